@@ -1,0 +1,55 @@
+# Xiuhua: the README's commands. Each target installs what it needs on a fresh Debian machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap venv check fmt test test-unit test-integration demo bench services clean
+
+help: ## Show the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+bootstrap: ## Install the Debian packages the servers come from (apt-get, as root)
+	@bash scripts/bootstrap.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install Xiuhua with its development tools
+
+check: venv ## Lint, format check, strict typing and import contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy telemetry_core firmware_sim edge_agent cloud_ingest alerting dashboards xiuhua tests bench
+	$(BIN)/lint-imports
+
+fmt: venv ## Format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: bootstrap check ## Run every test (unit, integration against real servers, end to end)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: venv ## Run the fast unit tests only
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: bootstrap venv ## Run the tests against real Mosquitto and InfluxDB
+	$(BIN)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+demo: bootstrap venv ## Start the servers and watch simulated devices' readings flow and land
+	$(BIN)/xiuhua demo
+
+bench: bootstrap venv ## Run the benchmarks and print their figures
+	$(BIN)/xiuhua bench
+
+services: bootstrap venv ## Start Mosquitto, InfluxDB and VictoriaMetrics and print their URLs
+	$(BIN)/xiuhua services up
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache *.egg-info

@@ -1,0 +1,110 @@
+"""MQTT topics of the wire contract: ``xh/v1/{district}/{kind}/{device_id}/{channel}``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from telemetry_core.errors import ContractError, RejectedMessage, RejectReason
+from telemetry_core.kinds import DeviceKind
+
+PREFIX: Final = "xh/v1"
+DISTRICT_RE: Final = re.compile(r"^[a-z]{2,32}$")
+DEVICE_ID_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$|^[a-z0-9]{3}$")
+
+TAIZHOU_DISTRICTS: Final = (
+    "jiaojiang",
+    "huangyan",
+    "luqiao",
+    "linhai",
+    "wenling",
+    "yuhuan",
+    "tiantai",
+    "xianju",
+    "sanmen",
+)
+
+
+class Channel(StrEnum):
+    """What a topic carries."""
+
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+    CMD = "cmd"
+    CMD_ACK = "cmd_ack"
+
+
+def check_device_id(device_id: str) -> str:
+    """``device_id`` if it is 3-64 lowercase letters, digits and inner hyphens."""
+    if not DEVICE_ID_RE.fullmatch(device_id) or len(device_id) > 64:
+        raise ContractError(
+            f"device id {device_id!r}: want 3-64 of a-z, 0-9 and '-', "
+            "not starting or ending with '-'"
+        )
+    return device_id
+
+
+def check_district(district: str) -> str:
+    """``district`` if it is lowercase pinyin (2-32 letters a-z)."""
+    if not DISTRICT_RE.fullmatch(district):
+        raise ContractError(f"district {district!r}: want lowercase pinyin, 2-32 letters a-z")
+    return district
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed, valid topic. Building one with bad parts raises ``ContractError``."""
+
+    district: str
+    kind: DeviceKind
+    device_id: str
+    channel: Channel
+
+    def __post_init__(self) -> None:
+        check_district(self.district)
+        check_device_id(self.device_id)
+        object.__setattr__(self, "kind", DeviceKind(self.kind))
+        object.__setattr__(self, "channel", Channel(self.channel))
+
+    def __str__(self) -> str:
+        return f"{PREFIX}/{self.district}/{self.kind.value}/{self.device_id}/{self.channel.value}"
+
+    def sibling(self, channel: Channel) -> Topic:
+        """The same device's topic on another channel."""
+        return Topic(self.district, self.kind, self.device_id, channel)
+
+
+def parse_topic(topic: str) -> Topic:
+    """Parse a topic string; ``RejectedMessage(BAD_TOPIC)`` says which part is wrong."""
+    parts = topic.split("/")
+    if len(parts) != 6 or f"{parts[0]}/{parts[1]}" != PREFIX:
+        raise RejectedMessage(
+            RejectReason.BAD_TOPIC,
+            f"{topic!r}: want {PREFIX}/<district>/<kind>/<device_id>/<channel>",
+        )
+    _, _, district, kind, device_id, channel = parts
+    try:
+        return Topic(district, DeviceKind(kind), device_id, Channel(channel))
+    except ValueError as exc:
+        raise RejectedMessage(RejectReason.BAD_TOPIC, f"{topic!r}: {exc}") from exc
+
+
+def subscription(
+    channel: Channel | None = None,
+    district: str | None = None,
+    kind: DeviceKind | None = None,
+    share_group: str | None = None,
+) -> str:
+    """A subscription filter, optionally a shared one (``$share/<group>/...``)."""
+    parts = [
+        PREFIX,
+        district or "+",
+        kind.value if kind else "+",
+        "+",
+        channel.value if channel else "+",
+    ]
+    flt = "/".join(parts)
+    return f"$share/{share_group}/{flt}" if share_group else flt

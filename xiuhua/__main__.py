@@ -1,0 +1,5 @@
+"""``python -m xiuhua`` runs the CLI."""
+
+from xiuhua.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The ``xiuhua`` command: one subcommand per component, and the demo.
+
+Exit codes: 0 success, 1 the work failed (a server unreachable, data lost), 2 bad usage or
+configuration (typer's own usage errors are 2 as well), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from xiuhua import __version__
+
+app = typer.Typer(
+    name="xiuhua",
+    help=(
+        "Xiuhua (绣花): sensors in a city's drains, public toilets and garbage stations, "
+        "from the device to InfluxDB, Grafana and the maintenance crew.\n\n"
+        "Start with `xiuhua demo` to see it all run on this machine, or `xiuhua services up` "
+        "to get a broker and a database to play with."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# (name, module, help) — each module exposes ``app``, a typer.Typer.
+_SUBCOMMANDS = (
+    (
+        "sim",
+        "xiuhua.commands.sim",
+        "Simulate devices: fleets, scenarios, readings with ground truth.",
+    ),
+    ("edge", "xiuhua.commands.edge", "Run an edge agent (one device, or a gateway of many)."),
+    (
+        "ingest",
+        "xiuhua.commands.ingest",
+        "Run the cloud ingester: MQTT in, InfluxDB out, nothing lost.",
+    ),
+    (
+        "services",
+        "xiuhua.commands.services",
+        "Start Mosquitto, InfluxDB and VictoriaMetrics locally.",
+    ),
+)
+
+for _name, _module, _help in _SUBCOMMANDS:
+    app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
+
+
+@app.command()
+def version() -> None:
+    """Print Xiuhua's version."""
+    typer.echo(__version__)
+
+
+def _register_front_door() -> None:
+    from xiuhua.demo import demo_command
+
+    app.command("demo")(demo_command)
+
+
+_register_front_door()
+
+
+def main() -> None:
+    """Entry point of the ``xiuhua`` console script."""
+    app()
