@@ -28,22 +28,11 @@ app = typer.Typer(
 
 # (name, module, help) — each module exposes ``app``, a typer.Typer.
 _SUBCOMMANDS = (
-    (
-        "sim",
-        "xiuhua.commands.sim",
-        "Simulate devices: fleets, scenarios, readings with ground truth.",
-    ),
+    ("sim", "xiuhua.commands.sim", "Simulate devices: fleets, scenarios, ground truth."),
     ("edge", "xiuhua.commands.edge", "Run an edge agent (one device, or a gateway of many)."),
-    (
-        "ingest",
-        "xiuhua.commands.ingest",
-        "Run the cloud ingester: MQTT in, InfluxDB out, nothing lost.",
-    ),
-    (
-        "services",
-        "xiuhua.commands.services",
-        "Start Mosquitto, InfluxDB and VictoriaMetrics locally.",
-    ),
+    ("ingest", "xiuhua.commands.ingest", "Run the cloud ingester: MQTT in, InfluxDB out."),
+    ("services", "xiuhua.commands.services", "Start Mosquitto, InfluxDB, VictoriaMetrics."),
+    ("bench", "xiuhua.commands.bench", "Run the benchmarks and print their figures."),
 )
 
 for _name, _module, _help in _SUBCOMMANDS:
