@@ -114,6 +114,8 @@ class CommandAck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 T = TypeVar("T", Telemetry, Event, Status, Command, CommandAck)
+Buffer = bytes | bytearray | memoryview
+"""What paho hands over as a payload; msgspec decodes any of them without a copy."""
 
 _DECODERS: Final[dict[type[Any], msgspec.json.Decoder[Any]]] = {
     Telemetry: msgspec.json.Decoder(Telemetry),
@@ -125,7 +127,7 @@ _DECODERS: Final[dict[type[Any], msgspec.json.Decoder[Any]]] = {
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def decode(payload: bytes, kind: type[T], max_bytes: int = MAX_PAYLOAD_BYTES) -> T:
+def decode(payload: Buffer, kind: type[T], max_bytes: int = MAX_PAYLOAD_BYTES) -> T:
     """Decode and validate ``payload`` as ``kind``; every refusal is a ``RejectedMessage``."""
     if len(payload) > max_bytes:
         raise RejectedMessage(RejectReason.OVERSIZED, f"{len(payload)} bytes > {max_bytes}")
@@ -145,9 +147,9 @@ def decode(payload: bytes, kind: type[T], max_bytes: int = MAX_PAYLOAD_BYTES) ->
     return msg
 
 
-def _decode_error_reason(payload: bytes) -> RejectReason:
+def _decode_error_reason(payload: Buffer) -> RejectReason:
     try:
-        text = payload.decode("utf-8")
+        text = bytes(payload).decode("utf-8")
     except UnicodeDecodeError:
         return RejectReason.NOT_UTF8
     if any(token in text for token in ("NaN", "Infinity")):

@@ -24,7 +24,7 @@ def bench(
         typer.Option("--only", help="Run only these benchmarks (e.g. --only ingest --only edge)."),
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Smaller workloads, for a first look in a minute or two.")
+        bool, typer.Option("--quick", help="Smaller workloads, for a first look in a minute.")
     ] = False,
 ) -> None:
     """Run every ``bench/bench_*.py`` (or the ones named) from the repository's root."""
@@ -49,5 +49,6 @@ def _run(script: Path, quick: bool) -> bool:
     started = time.monotonic()
     argv = [sys.executable, str(script), *(["--quick"] if quick else [])]
     result = subprocess.run(argv, check=False, cwd=script.parent.parent)
-    typer.echo(f"=== {script.stem}: {time.monotonic() - started:.0f} s, exit {result.returncode}", err=True)
+    elapsed_s = time.monotonic() - started
+    typer.echo(f"=== {script.stem}: {elapsed_s:.0f} s, exit {result.returncode}", err=True)
     return result.returncode == 0
