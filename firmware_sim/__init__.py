@@ -1,0 +1,34 @@
+"""firmware_sim: simulated field devices that behave like Taizhou's.
+
+Drain nodes read SWMM hydraulics of a generated network per district, smart toilets and garbage
+stations follow daily rhythms, sensors are imperfect on purpose, and everything that really
+happened is written down as ground truth. Simulated devices implement
+:class:`telemetry_core.driver.SensorDriver`, so an edge agent reads them like real sensors.
+"""
+
+from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT, make_fleet
+from firmware_sim._runner import RunSummary, parse_duration, run_to_files
+from firmware_sim._scenario import Scenario, ScenarioInfo, list_scenarios, load_scenario
+from firmware_sim._simulation import FleetSimulation, SimulatedDriver
+from firmware_sim._truth import GroundTruthRecord, write_ground_truth
+from firmware_sim.errors import FleetError, HydraulicsError, ScenarioError, SimError
+
+__all__ = [
+    "DEFAULT_NODES_PER_DISTRICT",
+    "FleetError",
+    "FleetSimulation",
+    "GroundTruthRecord",
+    "HydraulicsError",
+    "RunSummary",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioInfo",
+    "SimError",
+    "SimulatedDriver",
+    "list_scenarios",
+    "load_scenario",
+    "make_fleet",
+    "parse_duration",
+    "run_to_files",
+    "write_ground_truth",
+]

@@ -1,0 +1,209 @@
+"""Drain nodes: readings interpolated from the SWMM series of the node each device sits on.
+
+Many devices may share one SWMM node (a fleet of 30,000 drain sensors maps onto a few hundred
+modelled manholes); they then read the same hydraulics with their own sensor noise and faults.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from firmware_sim._common import local_hour
+from firmware_sim._network import Network, generate_network
+from firmware_sim._rain import chicago_mmh, typhoon_mmh
+from firmware_sim._scenario import Scenario
+from firmware_sim._swmm import (
+    RAIN_STEP_MIN,
+    SEWAGE_PATTERN,
+    HydraulicResult,
+    build_inp,
+    prefixed,
+    run_swmm,
+)  # fmt: skip
+from firmware_sim._truth import GroundTruthRecord, intervals
+from firmware_sim.errors import FleetError
+from telemetry_core.kinds import DeviceKind
+from telemetry_core.registry import Device
+
+SEWAGE_COD_MGL = 380.0
+SEWAGE_NH3N_MGL = 32.0
+RUNOFF_COD_MGL = 35.0
+RUNOFF_NH3N_MGL = 1.2
+FLOOD_M3S = 1e-4
+"""Below this, SWMM's flooding loss is numerical noise, not a manhole overflowing."""
+
+
+def rain_series(scenario: Scenario, seed: int) -> np.ndarray:
+    """The scenario's rainfall in mm/h, one value per 5 minutes over its duration."""
+    steps = int(np.ceil(scenario.duration_h * 60 / RAIN_STEP_MIN))
+    rain = np.zeros(steps)
+    for k, event in enumerate(scenario.rain):
+        if event.kind == "design_storm":
+            part = chicago_mmh(
+                event.return_period_y, event.duration_min, event.peak_ratio, RAIN_STEP_MIN
+            )
+        else:
+            part = typhoon_mmh(
+                event.duration_h, event.total_mm, event.peak_mm_h, RAIN_STEP_MIN, seed + k
+            )
+        begin = int(event.start_h * 60 / RAIN_STEP_MIN)
+        part = part[: max(0, steps - begin)]
+        rain[begin : begin + part.size] += part
+    return rain
+
+
+def node_of(device: Device, network: Network) -> int:
+    """Index of the junction a drain device sits on: its ``swmm_node`` attribute, else a hash."""
+    wanted = device.attributes.get("swmm_node")
+    if wanted is None:
+        return zlib.crc32(device.device_id.encode()) % len(network.junctions)
+    # Junction names are J000, J001, ... in order, so the number is the index.
+    index = int(str(wanted)[1:]) if str(wanted)[1:].isdigit() else -1
+    if not 0 <= index < len(network.junctions):
+        raise FleetError(
+            f"{device.device_id}: swmm_node {wanted!r} is not in {device.district}'s "
+            f"{len(network.junctions)}-junction network (made with another network size?)"
+        )
+    return index
+
+
+def _network_size(district_name: str, devices: Sequence[Device], default: int) -> int:
+    """The network size the fleet was made with (``network_nodes``), else ``default``."""
+    sizes = {
+        d.attributes.get("network_nodes", default) for d in devices if d.district == district_name
+    }
+    if len(sizes) > 1:
+        raise FleetError(
+            f"{district_name}: drain devices disagree on network_nodes {sorted(map(str, sizes))}"
+        )
+    size = sizes.pop()
+    if not isinstance(size, float | int) or size < 3 or size != int(size):
+        raise FleetError(f"{district_name}: network_nodes {size!r} must be a whole number >= 3")
+    return int(size)
+
+
+class DrainModel:
+    """Vectorised drain-node state for every drain device of a fleet."""
+
+    def __init__(
+        self,
+        devices: Sequence[Device],
+        scenario: Scenario,
+        seed: int,
+        start_s: float,
+        nodes_per_district: int,
+    ) -> None:
+        self.devices = devices
+        self._scenario = scenario
+        self._seed = seed
+        self._start_s = start_s
+        districts = sorted({d.district for d in devices})
+        self.networks = [
+            generate_network(name, _network_size(name, devices, nodes_per_district))
+            for name in districts
+        ]
+        self._result: HydraulicResult | None = None
+        rng = np.random.default_rng([seed, 11])
+        n = len(devices)
+        self._quality = rng.uniform(0.8, 1.2, n)
+        self._battery0 = rng.uniform(3.45, 3.65, n)
+        self._rssi0 = rng.normal(-88.0, 6.0, n)
+        self._map_devices()
+
+    def _map_devices(self) -> None:
+        by_district = {net.district: net for net in self.networks}
+        outgoing = {net.district: net.outgoing() for net in self.networks}
+        dwf_of = {net.district: net.upstream_dwf_m3s() for net in self.networks}
+        node_keys, link_keys, diameters, dwf, depth_max = [], [], [], [], []
+        for d in self.devices:
+            net = by_district[d.district]
+            j = net.junctions[node_of(d, net)]
+            conduit = outgoing[d.district][j.name]
+            node_keys.append(prefixed(net, j.name))
+            link_keys.append(prefixed(net, conduit.name))
+            diameters.append(conduit.diameter_m)
+            dwf.append(dwf_of[d.district][j.name])
+            depth_max.append(j.max_depth_m)
+        self._node_keys, self._link_keys = node_keys, link_keys
+        self._diameter = np.array(diameters)
+        self._dwf = np.array(dwf)
+        self._depth_max = np.array(depth_max)
+
+    def hydraulics(self, cache_dir: Path | None, timeout_s: float) -> HydraulicResult:
+        """Run (once) and return the SWMM series for the fleet's districts."""
+        if self._result is None:
+            inp = build_inp(
+                self.networks,
+                rain_series(self._scenario, self._seed),
+                self._start_s,
+                self._scenario.duration_s,
+                self._scenario.outfall_stage_m,
+            )
+            result = run_swmm(inp, self._start_s, cache_dir, timeout_s)
+            nodes = {n: i for i, n in enumerate(result.node_names)}
+            links = {n: i for i, n in enumerate(result.link_names)}
+            self._node_idx = np.array([nodes[k] for k in self._node_keys], dtype=np.intp)
+            self._link_idx = np.array([links[k] for k in self._link_keys], dtype=np.intp)
+            self._result = result
+        return self._result
+
+    def values(self, rel_s: float, metrics: Sequence[str]) -> np.ndarray:
+        """True values at ``rel_s`` seconds from the start, columns in ``metrics`` order."""
+        res = self._result
+        if res is None:
+            raise RuntimeError("hydraulics() must run before values()")
+        t = rel_s % self._scenario.duration_s
+        pos = np.interp(t, res.times_s, np.arange(res.times_s.size))
+        lo = int(pos)
+        hi = min(lo + 1, res.times_s.size - 1)
+        w = pos - lo
+
+        def at(series: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            return np.asarray(series[lo, idx] * (1 - w) + series[hi, idx] * w)
+
+        level = at(res.depth_m, self._node_idx)
+        flow = at(res.flow_m3s, self._link_idx)
+        pattern = SEWAGE_PATTERN[int(local_hour(self._start_s + rel_s)) % 24]
+        sewage = np.clip(self._dwf * pattern / np.maximum(np.abs(flow), 1e-6), 0.0, 1.0)
+        days = rel_s / 86_400.0
+        columns = {
+            "level_m": level,
+            "fill_ratio": level / self._diameter,
+            "flow_m3s": flow,
+            "velocity_ms": at(res.velocity_ms, self._link_idx),
+            "cod_mgl": self._quality * (SEWAGE_COD_MGL * sewage + RUNOFF_COD_MGL * (1 - sewage)),
+            "nh3n_mgl": self._quality * (SEWAGE_NH3N_MGL * sewage + RUNOFF_NH3N_MGL * (1 - sewage)),
+            "battery_v": self._battery0 - 0.004 * days,
+            # A flooded manhole drowns the antenna: signal falls as water nears the cover.
+            "rssi_dbm": self._rssi0 - 25.0 * np.clip(level / self._depth_max, 0.0, 1.0),
+        }
+        return np.column_stack([columns[m] for m in metrics])
+
+    def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
+        """Overflow and surcharge spans of each device's node, repeated per scenario period."""
+        res = self._result
+        if res is None:
+            return []
+        overflow = intervals(res.flooding_m3s > FLOOD_M3S, res.times_s)
+        surcharge_flags = res.depth_m[:, self._node_idx] > self._diameter
+        surcharge = intervals(surcharge_flags, res.times_s)
+        records = []
+        period = self._scenario.duration_s
+        for i, d in enumerate(self.devices):
+            spans = [("overflow", s) for s in overflow[self._node_idx[i]]]
+            spans += [("surcharge", s) for s in surcharge[i]]
+            for what, (a, b) in spans:
+                k = 0
+                while self._start_s + k * period + a < until_s:
+                    begin = self._start_s + k * period + a
+                    end = min(self._start_s + k * period + min(b, period), until_s)
+                    records.append(
+                        GroundTruthRecord(d.device_id, DeviceKind.DRAIN, begin, end, what,
+                                          f"node={self._node_keys[i]}")
+                    )  # fmt: skip
+                    k += 1
+        return records

@@ -1,0 +1,110 @@
+"""Runs to files and the ``xiuhua sim`` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from firmware_sim import load_scenario, make_fleet, parse_duration, run_to_files
+from telemetry_core.clock import ManualClock
+from telemetry_core.kinds import DeviceKind
+from telemetry_core.registry import load_registry
+from telemetry_core.schema import Event, Telemetry, decode
+from tests.unit.firmware_sim.conftest import START_S
+from xiuhua.commands.sim import app
+
+
+def test_parse_duration() -> None:
+    assert [parse_duration(t) for t in ("90", "30s", "15m", "6h", "2d")] == [
+        90,
+        30,
+        900,
+        21_600,
+        172_800,
+    ]
+    for bad in ("", "-1h", "6x", "0m"):
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)
+
+
+def test_run_writes_contract_messages_and_ground_truth(tmp_path: Path, swmm_cache: Path) -> None:
+    fleet = make_fleet("tiantai", None, 30, 2, nodes_per_district=6)
+    summary = run_to_files(
+        fleet, load_scenario("sensor_faults"), seed=1, start_s=START_S, duration_s=3 * 3600,
+        out_dir=tmp_path, cache_dir=swmm_cache,
+    )  # fmt: skip
+    lines = summary.readings_path.read_bytes().splitlines()
+    assert len(lines) == summary.readings > 0
+    messages = [decode(line, Telemetry) for line in lines]
+    assert {m.device_id for m in messages} == {d.device_id for d in fleet}
+    first = [m for m in messages if m.device_id == fleet[0].device_id]
+    assert [m.seq for m in first] == list(range(len(first)))
+    events = [decode(e, Event) for e in summary.events_path.read_bytes().splitlines()]
+    assert len(events) == summary.failed_reads
+    truth = [json.loads(line) for line in summary.truth_path.read_text().splitlines()]
+    assert len(truth) == summary.truth_records > 0
+    assert {"device_id", "kind", "start_s", "end_s", "what", "detail"} == set(truth[0])
+
+
+def test_cli_fleet_scenarios_and_run(tmp_path: Path) -> None:
+    runner = CliRunner()
+    csv_path, yaml_path = tmp_path / "fleet.csv", tmp_path / "fleet.yaml"
+    result = runner.invoke(app, ["fleet", "--district", "yuhuan", "--count", "12", "--seed", "3",
+                                 "--kind", "garbage", "--out", str(csv_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(load_registry(csv_path)) == 12
+    result = runner.invoke(app, ["fleet", "--count", "9", "--out", str(yaml_path)])
+    assert result.exit_code == 0, result.output
+    assert len(load_registry(yaml_path)) == 9
+    result = runner.invoke(app, ["scenarios"])
+    assert result.exit_code == 0
+    assert "typhoon_rainstorm" in result.output
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "--fleet", str(csv_path), "--scenario", "missed_collection",
+                                 "--duration", "2h", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "readings.jsonl").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fleet", "--district", "atlantis", "--out", "x.csv"],
+        ["fleet", "--out", "fleet.txt"],
+        ["run", "--fleet", "missing.csv", "--scenario", "normal_day", "--out", "o"],
+        ["run", "--fleet", "FLEET", "--scenario", "no_such", "--out", "o"],
+        ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--duration", "6x", "--out", "o"],
+    ],
+)
+def test_cli_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
+    fleet = tmp_path / "fleet.csv"
+    CliRunner().invoke(app, ["fleet", "--count", "3", "--kind", "toilet", "--out", str(fleet)])
+    paths = {
+        "FLEET": str(fleet),
+        "x.csv": str(tmp_path / "x.csv"),
+        "o": str(tmp_path / "o"),
+        "fleet.txt": str(tmp_path / "fleet.txt"),
+        "missing.csv": str(tmp_path / "missing.csv"),
+    }
+    args = [paths.get(a, a) for a in args]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "error" in result.output.lower()
+
+
+def test_paced_run_waits_for_the_clock(tmp_path: Path) -> None:
+    clock = ManualClock(START_S - 120)
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        clock.advance(seconds)
+
+    fleet = make_fleet("xianju", DeviceKind.TOILET, 3, 1)
+    run_to_files(fleet, load_scenario("normal_day"), seed=1, start_s=START_S, duration_s=300,
+                 out_dir=tmp_path, clock=clock, sleep=sleep)  # fmt: skip
+    assert sum(waited) == pytest.approx(120 + 300)
+    assert clock.now_s() == pytest.approx(START_S + 300)
