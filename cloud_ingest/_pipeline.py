@@ -1,0 +1,197 @@
+"""The per-message path: topic, decode, validate, enrich from the registry, line protocol.
+
+Everything here runs once per message, so the common case is kept to one dict look-up for the
+topic, one msgspec decode, a loop over the readings and one f-string. Every refusal is a
+:class:`RejectedMessage` with its reason; the caller turns it into a dead-letter record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from cloud_ingest._accounting import SeqTracker
+from telemetry_core.errors import RejectedMessage, RejectReason
+from telemetry_core.kinds import MetricSpec, kind_spec
+from telemetry_core.line_protocol import encode_point, format_field_value
+from telemetry_core.registry import Device, Registry
+from telemetry_core.schema import Quality, Telemetry, decode
+from telemetry_core.topics import Channel, Topic, parse_topic
+
+RangePolicy = Literal["flag", "reject"]
+_MS_PER_S: Final = 1000
+_OUT_OF_RANGE: Final = format_field_value("q", Quality.OUT_OF_RANGE.value)
+_GOOD: Final = Quality.GOOD.value
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Validation policy: how far from now a timestamp may be, and what out-of-range means."""
+
+    max_future_s: float = 300.0
+    max_past_s: float = 7 * 86_400.0
+    max_historical_past_s: float = 30 * 86_400.0
+    range_policy: RangePolicy = "flag"
+    max_payload_bytes: int = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the pipeline needs of one registry device, computed once at start-up."""
+
+    device: Device
+    prefix: str
+    """``kind,device_id=...,district=...``: the escaped head of every line of this device."""
+    metrics: Mapping[str, MetricSpec]
+
+
+def build_profile(device: Device) -> Profile:
+    """The profile of ``device``: its line-protocol head and its kind's metrics."""
+    tags = {"device_id": device.device_id, "district": device.district}
+    head = encode_point(device.kind.value, tags, {"x": 0.0}).split(" ", 1)[0]
+    return Profile(device=device, prefix=head, metrics=kind_spec(device.kind).metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid message: its line (ns timestamps) and what accounting needs."""
+
+    line: str
+    device_id: str
+    ts_ms: int
+    duplicate: bool
+
+
+class Pipeline:
+    """Turns ``(topic, payload)`` into a line of line protocol or a ``RejectedMessage``."""
+
+    def __init__(self, registry: Registry, limits: Limits, tracker: SeqTracker) -> None:
+        self._limits = limits
+        self._tracker = tracker
+        self._profiles = {d.device_id: build_profile(d) for d in registry}
+        self._districts = frozenset(d.district for d in registry)
+        # Valid telemetry topics only, so the cache is bounded by the fleet size.
+        self._routes: dict[str, Profile] = {}
+        self._future_ms = int(limits.max_future_s * _MS_PER_S)
+        self._past_ms = int(limits.max_past_s * _MS_PER_S)
+        self._historical_ms = int(limits.max_historical_past_s * _MS_PER_S)
+
+    @property
+    def profiles(self) -> Mapping[str, Profile]:
+        """Registry devices by id, as the pipeline sees them."""
+        return self._profiles
+
+    @property
+    def tracker(self) -> SeqTracker:
+        """The per-device counters this pipeline updates."""
+        return self._tracker
+
+    def process(self, topic: str, payload: bytes, now_ms: int) -> Accepted:
+        """Validate one message and build its line; raise ``RejectedMessage`` to refuse it."""
+        profile = self._routes.get(topic) or self._route(topic)
+        device_id = profile.device.device_id
+        try:
+            msg = decode(payload, Telemetry, self._limits.max_payload_bytes)
+            self._check_speaker(msg, device_id)
+            self._check_time(msg, now_ms)
+            fields = self._fields(msg, profile.metrics)
+        except RejectedMessage:
+            self._tracker.reject(device_id)
+            raise
+        duplicate = self._tracker.observe(device_id, msg.boot_id, msg.seq)
+        line = f"{profile.prefix} {fields} {msg.ts}000000"
+        return Accepted(line=line, device_id=device_id, ts_ms=msg.ts, duplicate=duplicate)
+
+    def topic_tags(self, topic: str) -> tuple[str | None, str | None, str | None]:
+        """``(district, kind, device_id)`` of a reject, from a topic that parses.
+
+        The district is kept only if the fleet has it, so hostile topics cannot mint series.
+        """
+        try:
+            parsed = parse_topic(topic)
+        except RejectedMessage:
+            return None, None, None
+        district = parsed.district if parsed.district in self._districts else None
+        return district, parsed.kind.value, parsed.device_id
+
+    def _route(self, topic: str) -> Profile:
+        parsed: Topic = parse_topic(topic)
+        if parsed.channel is not Channel.TELEMETRY:
+            raise RejectedMessage(RejectReason.BAD_TOPIC, f"{topic!r}: not a telemetry topic")
+        profile = self._profiles.get(parsed.device_id)
+        if profile is None:
+            raise RejectedMessage(
+                RejectReason.UNKNOWN_DEVICE, f"{parsed.device_id!r} is not in the registry"
+            )
+        device = profile.device
+        if (parsed.district, parsed.kind) != (device.district, device.kind):
+            self._tracker.reject(device.device_id)
+            raise RejectedMessage(
+                RejectReason.TOPIC_MISMATCH,
+                f"topic says {parsed.district}/{parsed.kind.value}, registry says"
+                f" {device.district}/{device.kind.value}",
+            )
+        self._routes[topic] = profile
+        return profile
+
+    @staticmethod
+    def _check_speaker(msg: Telemetry, device_id: str) -> None:
+        # A device may not speak for another: the topic names who may publish there.
+        if msg.device_id != device_id:
+            raise RejectedMessage(
+                RejectReason.TOPIC_MISMATCH,
+                f"payload device_id {msg.device_id!r} on the topic of {device_id!r}",
+            )
+
+    def _check_time(self, msg: Telemetry, now_ms: int) -> None:
+        if msg.ts - now_ms > self._future_ms:
+            raise RejectedMessage(
+                RejectReason.TS_FUTURE, f"ts {msg.ts} is {(msg.ts - now_ms) / 1000:.0f} s ahead"
+            )
+        allowed = self._historical_ms if msg.historical else self._past_ms
+        if now_ms - msg.ts > allowed:
+            raise RejectedMessage(
+                RejectReason.TS_PAST, f"ts {msg.ts} is {(now_ms - msg.ts) / 1000:.0f} s old"
+            )
+
+    def _fields(self, msg: Telemetry, metrics: Mapping[str, MetricSpec]) -> str:
+        parts: list[str] = []
+        flagged: dict[str, str] = {}
+        for name, value in msg.readings.items():
+            spec = metrics.get(name)
+            if spec is None:
+                raise RejectedMessage(RejectReason.UNKNOWN_METRIC, f"{name!r} is not a metric")
+            if not spec.low <= value <= spec.high:
+                self._out_of_range(name, value, spec, flagged)
+            parts.append(f"{name}={value!r}")
+        if msg.quality:
+            self._quality(msg.quality, metrics, flagged)
+        parts.append(f"seq={msg.seq}i")
+        parts.extend(f"{name}__q={flag}" for name, flag in flagged.items())
+        if msg.historical:
+            parts.append("historical=true")
+        return ",".join(parts)
+
+    def _out_of_range(
+        self, name: str, value: float, spec: MetricSpec, flagged: dict[str, str]
+    ) -> None:
+        if not math.isfinite(value):
+            raise RejectedMessage(RejectReason.NON_FINITE, f"{name}={value!r}")
+        if self._limits.range_policy == "reject":
+            raise RejectedMessage(
+                RejectReason.OUT_OF_RANGE, f"{name}={value!r} outside [{spec.low}, {spec.high}]"
+            )
+        flagged[name] = _OUT_OF_RANGE
+
+    @staticmethod
+    def _quality(
+        quality: Mapping[str, str], metrics: Mapping[str, MetricSpec], flagged: dict[str, str]
+    ) -> None:
+        for name, flag in quality.items():
+            if name not in metrics:
+                raise RejectedMessage(RejectReason.UNKNOWN_METRIC, f"quality of {name!r}")
+            # The ingester's own out_of_range verdict wins over the device's opinion.
+            if flag != _GOOD and name not in flagged:
+                flagged[name] = format_field_value(name, flag)

@@ -1,0 +1,61 @@
+"""Settings of the ingester: the shared sections plus an ``[ingest]`` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from telemetry_core.settings import Section, XiuhuaSettings
+
+_DAY_S = 86_400.0
+
+
+class IngestSection(Section):
+    """The ``[ingest]`` section: consumer group, batching, validation policy, monitoring."""
+
+    group: str = Field("xiuhua-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    instance: str = Field("ingest-1", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Names this instance: its MQTT client id (persistent session) and its ``instance`` tag."""
+    shared_subscription: bool = True
+    """``$share/<group>/...`` so instances split the load. Mosquitto 2.0.11 does not restore a
+    shared subscription from persistence after a restart until the client subscribes again;
+    a single instance can set this false to close that window (see docs/ingest.md)."""
+    batch_size: int = Field(5000, ge=1, le=20_000)
+    batch_interval_s: float = Field(0.2, gt=0, le=60)
+    receive_maximum: int = Field(20_000, ge=2, le=65_535)
+    """MQTT v5 Receive Maximum: unacknowledged messages the broker may send us at once."""
+    session_expiry_s: int = Field(86_400, ge=60)
+    max_payload_bytes: int = Field(16_384, ge=256, le=1_048_576)
+    max_future_s: float = Field(300.0, ge=0)
+    max_past_s: float = Field(7 * _DAY_S, gt=0)
+    max_historical_past_s: float = Field(30 * _DAY_S, gt=0)
+    range_policy: Literal["flag", "reject"] = "flag"
+    deadletter_topic: str = "xh/v1/_deadletter/ingest"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65_535)
+    """Prometheus metrics over HTTP; 0 turns the endpoint off."""
+    stats_interval_s: float = Field(10.0, gt=0)
+    retry_min_s: float = Field(0.2, gt=0)
+    retry_max_s: float = Field(10.0, gt=0)
+    pending_batches: int = Field(2, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IngestSection:
+        # With manual acks the broker stops sending once Receive Maximum messages are
+        # unacknowledged; below one batch plus the one being written, batches only ever
+        # close on the timer and throughput collapses.
+        if self.receive_maximum < 2 * self.batch_size:
+            raise ValueError(
+                f"receive_maximum {self.receive_maximum} must be at least 2 x batch_size"
+                f" ({2 * self.batch_size})"
+            )
+        if self.retry_max_s < self.retry_min_s:
+            raise ValueError("retry_max_s must not be below retry_min_s")
+        return self
+
+
+class IngestSettings(XiuhuaSettings):
+    """Settings of ``xiuhua ingest``: ``[mqtt] [influx] [registry] [log] [ingest]``."""
+
+    ingest: IngestSection = IngestSection()

@@ -1,0 +1,153 @@
+"""The service, stepped by hand: acks only after the write, dead letters, generations, stats."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import msgspec
+import pytest
+
+import cloud_ingest
+from cloud_ingest import (
+    RECONNECTED,
+    Backoff,
+    BatchWriter,
+    IngestSection,
+    IngestService,
+    Pipeline,
+    SinkError,
+    WriterStoppedError,
+)
+from telemetry_core.clock import ManualClock
+from telemetry_core.errors import ConfigError
+from tests.unit.cloud_ingest.conftest import NOW_MS, FakeMessage, FakeSink, FakeSource
+
+TOPIC = "xh/v1/jiaojiang/drain/drain-001/telemetry"
+
+
+def good(seq: int, level: float = 1.0) -> bytes:
+    return msgspec.json.encode(
+        {"v": 1, "device_id": "drain-001", "ts": NOW_MS - seq, "seq": seq, "boot_id": "b",
+         "readings": {"level_m": level}}
+    )  # fmt: skip
+
+
+def make(
+    pipeline: Pipeline, sink: FakeSink, keep_going: bool = True
+) -> tuple[IngestService, FakeSource]:
+    source = FakeSource()
+    writer = BatchWriter(sink, Backoff(0.1, 1.0, random.Random(0)), lambda _s: keep_going)
+    service = IngestService(
+        source=source, pipeline=pipeline, writer=writer, clock=ManualClock(NOW_MS / 1000),
+        instance="t1", batch_size=3, batch_interval_s=0.1, pending_batches=10,
+        stats_interval_s=60, deadletter_topic="dl",
+    )  # fmt: skip
+    return service, source
+
+
+def drain(service: IngestService) -> None:
+    queue = service._batches
+    while not queue.empty():
+        service.write_batch(queue.get_nowait())
+
+
+def test_messages_are_acked_only_after_the_sink_has_them(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    service, source = make(pipeline, sink)
+    source.inbox.extend(FakeMessage(TOPIC, good(i), mid=i + 1) for i in range(5))
+    assert service.process_pending() == 2
+    assert source.acks == []
+    drain(service)
+    assert [mid for _, acks in source.acks for mid, _ in acks] == [1, 2, 3, 4, 5]
+    assert len([line for line in sink.lines if line.startswith("drain,")]) == 5
+    assert service.counters.written == 5
+
+
+def test_no_ack_when_stopped_during_an_outage(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    sink.fail = [SinkError("down", retryable=True, status=503)]
+    service, source = make(pipeline, sink, keep_going=False)
+    source.inbox.append(FakeMessage(TOPIC, good(0), mid=1))
+    service.process_pending()
+    with pytest.raises(WriterStoppedError):
+        drain(service)
+    assert source.acks == []
+
+
+def test_rejects_are_stored_published_and_acked(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    service, source = make(pipeline, sink)
+    source.inbox.extend([FakeMessage(TOPIC, b"{oops", mid=1), FakeMessage(TOPIC, good(1), mid=2)])
+    service.process_pending()
+    drain(service)
+    rejects = [line for line in sink.lines if line.startswith("ingest_rejects")]
+    assert len(rejects) == 1
+    assert "reason=malformed_json" in rejects[0]
+    assert 'payload="{oops"' in rejects[0]
+    topic, body = source.published[0]
+    record = json.loads(body)
+    assert (topic, record["reason"], record["payload"]) == ("dl", "malformed_json", "{oops")
+    assert [mid for _, acks in source.acks for mid, _ in acks] == [1, 2]
+    assert service.counters.rejected == 1
+
+
+def test_point_refused_by_the_database_goes_to_the_dead_letter(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    sink.refuse = ["level_m=6.5"]
+    service, source = make(pipeline, sink)
+    source.inbox.extend(
+        FakeMessage(TOPIC, good(i, 6.5 if i == 1 else 1.0), mid=i) for i in range(3)
+    )
+    service.process_pending()
+    drain(service)
+    assert [json.loads(p)["reason"] for _, p in source.published] == ["write_rejected"]
+    assert sum(line.startswith("drain,") for line in sink.lines) == 2
+    assert sum("reason=write_rejected" in line for line in sink.lines) == 1
+    assert service.counters.written == 2
+
+
+def test_acks_carry_the_generation_of_their_connection(pipeline: Pipeline) -> None:
+    service, source = make(pipeline, FakeSink())
+    source.inbox.extend(
+        [FakeMessage(TOPIC, good(0), 1), RECONNECTED, FakeMessage(TOPIC, good(1), 1)]
+    )
+    service.process_pending()
+    drain(service)
+    assert [gen for gen, _ in source.acks] == [0, 1]
+
+
+def test_stats_points_are_written(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    service, source = make(pipeline, sink)
+    source.inbox.extend(FakeMessage(TOPIC, good(i), mid=i) for i in (0, 1, 1, 5))
+    service.process_pending()
+    drain(service)
+    assert service.maybe_emit_stats(force=True)
+    drain(service)
+    device = next(line for line in sink.lines if line.startswith("ingest_device_stats"))
+    assert "device_id=drain-001" in device
+    assert "duplicates=1i" in device
+    assert "gaps=3i" in device
+    stats = next(line for line in sink.lines if line.startswith("ingest_stats"))
+    assert "received=4i" in stats
+    assert "e2e_latency_ms_p99=" in stats
+
+
+def test_receive_maximum_must_exceed_two_batches() -> None:
+    with pytest.raises(ValueError, match="receive_maximum"):
+        IngestSection(batch_size=5000, receive_maximum=6000)
+
+
+def test_v2_without_bucket_is_a_config_error() -> None:
+    from cloud_ingest import build_sink
+    from telemetry_core.settings import InfluxSettings
+
+    with pytest.raises(ConfigError):
+        build_sink(InfluxSettings(api="v2", org="o"))
+
+
+def test_public_surface_is_what_we_meant() -> None:
+    assert set(cloud_ingest.__all__) == {
+        name for name in dir(cloud_ingest) if not name.startswith("_")
+    } - {"errors"}

@@ -1,0 +1,103 @@
+"""Retries with backoff, isolation of refused points, and the v1 sink over a mock transport."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+
+from cloud_ingest import Backoff, BatchWriter, InfluxV1Sink, SinkError, WriterStoppedError
+from tests.unit.cloud_ingest.conftest import FakeSink
+
+
+def make_writer(sink: FakeSink, keep_going: bool = True) -> tuple[BatchWriter, list[float]]:
+    slept: list[float] = []
+
+    def sleep(s: float) -> bool:
+        slept.append(s)
+        return keep_going
+
+    return BatchWriter(sink, Backoff(0.1, 2.0, random.Random(1)), sleep), slept
+
+
+def test_outage_is_retried_with_growing_jittered_delays() -> None:
+    sink = FakeSink()
+    sink.fail = [SinkError("down", retryable=True, status=503) for _ in range(6)]
+    writer, slept = make_writer(sink)
+    assert writer.write(["a x=1", "b x=2"]) == []
+    assert sink.lines == ["a x=1", "b x=2"]
+    assert writer.retries == 6
+    assert all(0.1 <= s <= 2.0 for s in slept)
+    assert max(slept) > 0.4
+
+
+def test_stop_during_retry_raises_and_writes_nothing() -> None:
+    sink = FakeSink()
+    sink.fail = [SinkError("down", retryable=True)]
+    writer, _ = make_writer(sink, keep_going=False)
+    with pytest.raises(WriterStoppedError):
+        writer.write(["a x=1"])
+    assert sink.bodies == []
+
+
+def test_refused_points_are_isolated_and_the_rest_written() -> None:
+    sink = FakeSink()
+    sink.refuse = ["BAD"]
+    writer, _ = make_writer(sink)
+    lines = [f"m x={i}" for i in range(10)]
+    lines[3] = "m BAD=1"
+    lines[8] = "m BAD=2"
+    assert writer.write(lines) == [3, 8]
+    assert set(sink.lines) == {line for line in lines if "BAD" not in line}
+
+
+def test_backoff_resets_after_success() -> None:
+    backoff = Backoff(1.0, 100.0, random.Random(3))
+    for _ in range(6):
+        backoff.next_delay_s()
+    backoff.reset()
+    assert backoff.next_delay_s() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(500, True), (503, True), (429, True), (404, True), (400, False)]
+)
+def test_v1_sink_classifies_statuses(status: int, retryable: bool) -> None:
+    transport = httpx.MockTransport(lambda _req: httpx.Response(status, text="nope"))
+    sink = InfluxV1Sink("http://influx.test", "db", transport=transport)
+    with pytest.raises(SinkError) as info:
+        sink.write(b"m x=1")
+    assert (info.value.status, info.value.retryable) == (status, retryable)
+
+
+def test_v1_sink_posts_to_write_with_db_rp_precision_and_auth() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    sink = InfluxV1Sink(
+        "http://influx.test", "xiuhua", retention_policy="raw", username="u",
+        password="p",  # noqa: S106 - a fake for a mock transport  # noqa: S106 - a fake
+        transport=httpx.MockTransport(handler),
+    )  # fmt: skip
+    sink.write(b"m x=1")
+    sink.close()
+    request = seen[0]
+    assert request.url.path == "/write"
+    assert dict(request.url.params) == {"db": "xiuhua", "precision": "ns", "rp": "raw"}
+    assert request.headers["authorization"].startswith("Basic ")
+    assert request.content == b"m x=1"
+
+
+def test_v1_sink_connection_failure_is_retryable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    sink = InfluxV1Sink("http://influx.test", "db", transport=httpx.MockTransport(handler))
+    with pytest.raises(SinkError) as info:
+        sink.write(b"m x=1")
+    assert info.value.retryable
+    assert info.value.status is None
