@@ -1,0 +1,43 @@
+"""Broker ACLs that keep each device to its own topics.
+
+A device's MQTT username is its device id, so one set of Mosquitto ``pattern`` lines (``%u`` is
+the username) covers the whole fleet: a device may write its telemetry, events, status and
+command acks, and read its commands, and nothing else. A gateway user gets explicit ``topic``
+lines for the devices it hosts. Passwords are made with ``mosquitto_passwd`` (the services
+package does that for tests); they never appear here or in logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from telemetry_core.registry import Device
+from telemetry_core.topics import PREFIX, Channel, check_device_id
+
+_DEVICE_WRITES = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.CMD_ACK)
+
+
+def device_acl() -> str:
+    """Mosquitto ``pattern`` lines: each user only under ``xh/v1/+/+/<username>/...``."""
+    lines = ["# every device: its own topics only (username = device id)"]
+    lines += [f"pattern write {PREFIX}/+/+/%u/{c.value}" for c in _DEVICE_WRITES]
+    lines.append(f"pattern read {PREFIX}/+/+/%u/{Channel.CMD.value}")
+    return "\n".join(lines) + "\n"
+
+
+def gateway_acl(gateway_id: str, devices: Iterable[Device]) -> str:
+    """``user``/``topic`` lines letting ``gateway_id`` act for exactly ``devices``."""
+    check_device_id(gateway_id)
+    lines = [f"user {gateway_id}"]
+    for device in devices:
+        base = f"{PREFIX}/{device.district}/{device.kind.value}/{device.device_id}"
+        lines += [f"topic write {base}/{c.value}" for c in _DEVICE_WRITES]
+        lines.append(f"topic read {base}/{Channel.CMD.value}")
+    return "\n".join(lines) + "\n"
+
+
+def cloud_acl(username: str) -> str:
+    """``user``/``topic`` lines for a cloud service: read everything, send commands."""
+    return (
+        f"user {username}\ntopic read {PREFIX}/#\ntopic write {PREFIX}/+/+/+/{Channel.CMD.value}\n"
+    )
