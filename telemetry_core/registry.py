@@ -68,6 +68,21 @@ class Registry:
             table[device.device_id] = device
         self._devices: Mapping[str, Device] = MappingProxyType(table)
 
+    @classmethod
+    def from_located(cls, located: Iterable[tuple[str, Device]]) -> Registry:
+        """A registry from ``(where, device)`` pairs; a duplicate names both places."""
+        first_seen: dict[str, str] = {}
+        devices = []
+        for where, device in located:
+            if device.device_id in first_seen:
+                raise RegistryError(
+                    f"{where}: duplicate device id {device.device_id!r} "
+                    f"(first at {first_seen[device.device_id]})"
+                )
+            first_seen[device.device_id] = where
+            devices.append(device)
+        return cls(devices)
+
     @property
     def devices(self) -> Mapping[str, Device]:
         """All devices, by id."""
@@ -128,7 +143,7 @@ def _device_from_row(row: Mapping[str, Any], where: str) -> Device:
         raise RegistryError(f"{where}: {exc}") from exc
 
 
-def _load_csv(path: Path) -> Iterator[Device]:
+def _load_csv(path: Path) -> Iterator[tuple[str, Device]]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
@@ -138,10 +153,11 @@ def _load_csv(path: Path) -> Iterator[Device]:
         for row in reader:
             if None in row:
                 raise RegistryError(f"{path}:{reader.line_num}: more cells than header columns")
-            yield _device_from_row(row, f"{path}:{reader.line_num}")
+            where = f"{path}:{reader.line_num}"
+            yield where, _device_from_row(row, where)
 
 
-def _load_yaml(path: Path) -> Iterator[Device]:
+def _load_yaml(path: Path) -> Iterator[tuple[str, Device]]:
     try:
         nodes = yaml.compose(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -155,7 +171,7 @@ def _load_yaml(path: Path) -> Iterator[Device]:
         row = yaml.safe_load(yaml.serialize(node))
         if not isinstance(row, dict):
             raise RegistryError(f"{where}: want a mapping of device fields")
-        yield _device_from_row(row, where)
+        yield where, _device_from_row(row, where)
 
 
 def load_registry(path: Path) -> Registry:
@@ -167,7 +183,7 @@ def load_registry(path: Path) -> Registry:
     if loader is None:
         raise RegistryError(f"{path}: want a .csv, .yaml or .yml fleet file")
     try:
-        return Registry(loader(path))
+        return Registry.from_located(loader(path))
     except ContractError as exc:
         raise RegistryError(f"{path}: {exc}") from exc
 

@@ -11,6 +11,7 @@ import importlib
 import typer
 
 from xiuhua import __version__
+from xiuhua.demo import demo_command
 
 app = typer.Typer(
     name="xiuhua",
@@ -45,13 +46,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _register_front_door() -> None:
-    from xiuhua.demo import demo_command
-
-    app.command("demo")(demo_command)
-
-
-_register_front_door()
+app.command("demo")(demo_command)
 
 
 def main() -> None:

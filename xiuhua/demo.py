@@ -22,6 +22,7 @@ import typer
 
 from telemetry_core.errors import ServiceError
 from telemetry_core.kinds import DeviceKind
+from telemetry_core.logging import configure_logging
 from xiuhua.services import InfluxDB, Mosquitto
 
 DATABASE = "xiuhua"
@@ -241,6 +242,7 @@ def demo_command(
     keep: Annotated[bool, typer.Option(help="Keep the run's folder (logs, data).")] = False,
 ) -> None:
     """Run everything locally and watch readings flow into InfluxDB."""
+    configure_logging("warning")
     plan = DemoPlan(district, devices, scenario, speed, duration_s, seed)
     work = Path(tempfile.mkdtemp(prefix="xiuhua-demo-"))
     try:

@@ -60,7 +60,7 @@ def test_csv_header_and_duplicates(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="header lacks lat"):
         load_registry(_write(tmp_path, "device_id,kind,district\n"))
     dup = HEADER + "dr-jj-000001,drain,jiaojiang,28.6,121.4,60,0.8,\n" * 2
-    with pytest.raises(RegistryError, match="duplicate device id"):
+    with pytest.raises(RegistryError, match=r"fleet.csv:3: duplicate device id .*first at .*:2"):
         load_registry(_write(tmp_path, dup))
 
 
