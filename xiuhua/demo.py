@@ -24,6 +24,7 @@ from telemetry_core.errors import ServiceError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.logging import configure_logging
 from xiuhua.services import InfluxDB, Mosquitto
+from xiuhua.watch import TelemetryWatch
 
 DATABASE = "xiuhua"
 KINDS = tuple(k.value for k in DeviceKind)
@@ -166,7 +167,7 @@ def _drain(influx: InfluxDB, ingest: ChildProcess, quiet_s: float = 3.0) -> dict
     return counts
 
 
-def _summary(influx: InfluxDB, counts: Mapping[str, int], devices: int, work: Path) -> None:
+def _summary(influx: InfluxDB, counts: Mapping[str, int], devices: int) -> None:
     reporting = influx.query(
         'SELECT count("seq") FROM "drain","toilet","garbage" GROUP BY "device_id"', DATABASE
     )
@@ -178,7 +179,6 @@ def _summary(influx: InfluxDB, counts: Mapping[str, int], devices: int, work: Pa
     typer.echo(f"  rejected messages: {counts['rejected']} (measurement ingest_rejects)")
     for line in _latest_levels(influx):
         typer.echo(line)
-    typer.echo(f"\nLogs and configs of this run: {work}")
 
 
 def _latest_levels(influx: InfluxDB) -> Iterator[str]:
@@ -206,6 +206,8 @@ def run_demo(plan: DemoPlan, work: Path) -> None:
         influx = stack.enter_context(InfluxDB(work / "influxdb"))
         influx.create_database(DATABASE)
         typer.echo(f"  Mosquitto {mqtt.url}   InfluxDB {influx.url} (database {DATABASE})")
+        watch = TelemetryWatch(mqtt.host, mqtt.port)
+        stack.callback(watch.close)
         devices = _write_fleet(work, plan)
         ingest_cfg, edge_cfg = _write_configs(work, plan, mqtt.url, influx.url)
         ingest = ChildProcess("ingester", _xiuhua("ingest", "--config", str(ingest_cfg)),
@@ -219,9 +221,14 @@ def run_demo(plan: DemoPlan, work: Path) -> None:
         typer.echo("  stopping the devices, letting the ingester drain ...")
         edge.stop()
         counts = _drain(influx, ingest)
-        _summary(influx, counts, devices, work)
-        if sum(counts[k] for k in KINDS) == 0:
-            typer.echo("no readings were stored: see the logs above", err=True)
+        _summary(influx, counts, devices)
+        stored, published = sum(counts[k] for k in KINDS), watch.count()
+        typer.echo(
+            f"  published on the broker: {published:,} distinct readings; stored: {stored:,}; "
+            f"missing: {published - stored:,}"
+        )
+        if stored == 0 or stored != published:
+            typer.echo("the stored readings do not match the published ones", err=True)
             raise typer.Exit(1)
 
 
@@ -247,6 +254,11 @@ def demo_command(
     work = Path(tempfile.mkdtemp(prefix="xiuhua-demo-"))
     try:
         run_demo(plan, work)
+        typer.echo(
+            f"\nLogs, configs and data of this run: {work}"
+            if keep
+            else "\n(run with --keep to keep this run's logs, configs and data)"
+        )
     except ServiceError as exc:
         typer.echo(f"xiuhua demo: a server did not start: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -8,60 +8,27 @@ ingester run as the same ``xiuhua`` commands an operator runs.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_sim import make_fleet
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, write_registry_csv
-from telemetry_core.schema import Telemetry, decode
-from telemetry_core.topics import Channel, Topic, parse_topic, subscription
 from tests.helpers import InfluxDB, Mosquitto, wait_until
 from xiuhua.demo import ChildProcess
+from xiuhua.watch import TelemetryWatch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 KINDS = ("drain", "toilet", "garbage")
 
 
-class Capture:
-    """Every telemetry message seen on the broker, keyed by (device_id, ts)."""
-
-    def __init__(self, broker: Mosquitto) -> None:
-        self.messages: dict[tuple[str, int], tuple[Topic, Telemetry]] = {}
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *_: self._subscribed.set()
-        self._client.connect(broker.host, broker.port)
-        self._client.subscribe(subscription(Channel.TELEMETRY), qos=1)
-        self._client.loop_start()
-        assert self._subscribed.wait(30), "capture subscriber not subscribed"
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        telemetry = decode(msg.payload, Telemetry)
-        with self._lock:
-            self.messages[(telemetry.device_id, telemetry.ts)] = (parse_topic(msg.topic), telemetry)
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self.messages)
-
-    def close(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
-
-
 @pytest.fixture
-def capture(mosquitto: Mosquitto) -> Iterator[Capture]:
-    watcher = Capture(mosquitto)
+def capture(mosquitto: Mosquitto) -> Iterator[TelemetryWatch]:
+    watcher = TelemetryWatch(mosquitto.host, mosquitto.port)
     yield watcher
     watcher.close()
 
@@ -104,7 +71,11 @@ def _stored(influxdb: InfluxDB, db: str) -> dict[tuple[str, int], dict[str, Any]
 
 
 def test_every_reading_crosses_once_with_its_tags_and_values(
-    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: str, capture: Capture
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    influxdb: InfluxDB,
+    influx_db: str,
+    capture: TelemetryWatch,
 ) -> None:
     ingest_cfg, edge_cfg = _configs(tmp_path, mosquitto, influxdb, influx_db)
     xiuhua = [sys.executable, "-m", "xiuhua"]
@@ -115,18 +86,20 @@ def test_every_reading_crosses_once_with_its_tags_and_values(
     try:
         wait_until(lambda: capture.count() >= 40, timeout_s=120, message="40 readings published")
         assert edge.stop() == 0, edge.tail()
-        published = capture.count()
+        expected = capture.count()
         wait_until(
-            lambda: len(_stored(influxdb, influx_db)) >= published,
+            lambda: len(_stored(influxdb, influx_db)) >= expected,
             timeout_s=60,
-            message=f"all {published} readings stored",
+            message=f"all {expected} readings stored",
         )
     finally:
         edge.stop()
         assert ingest.stop() == 0, ingest.tail()
     stored = _stored(influxdb, influx_db)
-    assert set(stored) == set(capture.messages)
-    for key, (topic, telemetry) in capture.messages.items():
+    published = capture.snapshot()
+    assert capture.invalid == 0
+    assert set(stored) == set(published)
+    for key, (topic, telemetry) in published.items():
         point = stored[key]
         assert point["district"] == topic.district == "jiaojiang"
         assert point["measurement"] == topic.kind.value
