@@ -7,6 +7,7 @@ Build one with :func:`build_service` from :class:`IngestSettings` and a registry
 from cloud_ingest._accounting import DeviceCounters, SeqTracker
 from cloud_ingest._app import build_service, build_sink, limits_of, load_fleet
 from cloud_ingest._batch import Batch, BatchBuilder, Inbound
+from cloud_ingest._client import Delivery, IngestClient, puback_frames
 from cloud_ingest._deadletter import REJECTS_MEASUREMENT, Rejection
 from cloud_ingest._metrics import IngestCounters, PromMetrics
 from cloud_ingest._mqtt import RECONNECTED, MqttSource
@@ -26,10 +27,12 @@ __all__ = [
     "Batch",
     "BatchBuilder",
     "BatchWriter",
+    "Delivery",
     "DeviceCounters",
     "Inbound",
     "InfluxV1Sink",
     "InfluxV2Sink",
+    "IngestClient",
     "IngestConfigError",
     "IngestCounters",
     "IngestError",
@@ -53,4 +56,5 @@ __all__ = [
     "is_retryable",
     "limits_of",
     "load_fleet",
+    "puback_frames",
 ]

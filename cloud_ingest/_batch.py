@@ -12,17 +12,32 @@ from telemetry_core.errors import RejectedMessage
 
 
 class Inbound(Protocol):
-    """A received MQTT message, as paho's ``MQTTMessage`` presents it."""
+    """A received MQTT message: our ``Delivery`` or paho's ``MQTTMessage``."""
 
     @property
     def topic(self) -> str:
         """The topic it was published on."""
         ...
 
-    payload: bytes
-    mid: int
-    qos: int
-    dup: bool
+    @property
+    def payload(self) -> bytes:
+        """The payload, as received."""
+        ...
+
+    @property
+    def mid(self) -> int:
+        """The packet id, valid on the connection that delivered the message."""
+        ...
+
+    @property
+    def qos(self) -> int:
+        """0, 1 or 2."""
+        ...
+
+    @property
+    def dup(self) -> bool:
+        """Set by the broker on a redelivery."""
+        ...
 
 
 @dataclass(slots=True)

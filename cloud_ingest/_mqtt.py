@@ -1,25 +1,30 @@
 """paho-mqtt behind a thin adapter: persistent MQTT v5 session, shared subscription, manual acks.
 
-The network runs in our own thread with a jittered reconnect loop. Callbacks never raise: a
-message is appended to the inbox (a deque; the broker bounds it, because with manual acks it
-sends at most Receive Maximum unacknowledged messages). Each successful connect appends a
-:data:`RECONNECTED` marker, so the consumer knows which messages came from which connection:
-packet ids are only valid on the connection that delivered them.
+The network runs in our own thread with a jittered reconnect loop; it is the only thread that
+touches paho or the socket. It waits in ``select()`` on the socket and on a wake-up socketpair
+(poked once per batch of acks), reads in bursts through :class:`IngestClient`'s buffer, and
+sends each batch's PUBACKs with one write. Callbacks never raise: a message is appended to the
+inbox (a deque; the broker bounds it, because with manual acks it sends at most Receive Maximum
+unacknowledged messages). Each successful connect appends a :data:`RECONNECTED` marker, so the
+consumer knows which messages came from which connection: packet ids are only valid on the
+connection that delivered them.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import socket
 import ssl
 import threading
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cloud_ingest._client import Delivery, IngestClient
 from cloud_ingest._writer import Backoff
 from telemetry_core.settings import MqttSettings
 
@@ -27,6 +32,11 @@ log = structlog.get_logger()
 
 RECONNECTED: Final = object()
 """Inbox marker: the messages after it came on a new connection."""
+
+_IDLE_WAIT_S: Final = 0.1
+"""Longest ``select()``: bounds how late keep-alive and ``stop()`` are noticed."""
+_READ_BURST: Final = 2000
+"""Packets handled per burst before acks, writes and keep-alive get a turn."""
 
 
 class MqttSource:
@@ -59,20 +69,26 @@ class MqttSource:
         self.dropped_publishes = 0
         # Acks and publishes are handed to the network thread: paho is not safe for two
         # threads writing to its socket, and the network thread can send them in one burst.
-        self._outgoing: collections.deque[tuple[int, list[tuple[int, int]]] | tuple[str, bytes]]
+        self._outgoing: collections.deque[tuple[int, list[int]] | tuple[str, bytes]]
         self._outgoing = collections.deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Another thread pokes the network thread out of select() at most once per poke it
+        # has not yet seen: the flag is cleared BEFORE the queue is drained, so an item
+        # appended after the drain always finds the flag clear and pokes again.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._poked = False
         self._client = self._make_client(client_id)
 
-    def _make_client(self, client_id: str) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-            reconnect_on_failure=False,
-        )
+    @property
+    def client(self) -> IngestClient:
+        """The paho client (for counters and tests; only the network thread may drive it)."""
+        return self._client
+
+    def _make_client(self, client_id: str) -> IngestClient:
+        client = IngestClient(client_id, self._deliver)
         if self._settings.username:
             password = self._settings.password
             client.username_pw_set(
@@ -97,20 +113,38 @@ class MqttSource:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Disconnect, keeping the session (the broker keeps what we did not acknowledge)."""
         self._stop.set()
+        self._poke()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._wake_r.close()
+        self._wake_w.close()
 
-    def ack_later(self, generation: int, acks: list[tuple[int, int]]) -> None:
-        """Acknowledge ``(mid, qos)`` pairs received on connection ``generation``.
+    def ack_later(self, generation: int, mids: list[int]) -> None:
+        """Acknowledge the QoS 1 messages ``mids`` received on connection ``generation``.
 
         Acks for an older connection are skipped: the broker redelivers those messages and
         their packet ids may already name other messages on the new connection.
         """
-        self._outgoing.append((generation, acks))
+        self._outgoing.append((generation, mids))
+        self._poke()
 
     def publish_later(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1 from the network thread (dead letters)."""
         self._outgoing.append((topic, payload))
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._poked:
+            return
+        self._poked = True
+        # Full (a poke is already pending) or closed at stop: either way nothing to do.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _unpoke(self) -> None:
+        self._poked = False
+        with contextlib.suppress(OSError):
+            self._wake_r.recv(4096)
 
     def _flush_outgoing(self) -> None:
         outgoing = self._outgoing
@@ -121,13 +155,11 @@ class MqttSource:
             else:
                 self._publish(first, second)  # type: ignore[arg-type]
 
-    def _send_acks(self, generation: int, acks: list[tuple[int, int]]) -> None:
+    def _send_acks(self, generation: int, mids: list[int]) -> None:
         if generation != self.generation:
-            self.stale_acks += len(acks)
+            self.stale_acks += len(mids)
             return
-        ack = self._client.ack
-        for mid, qos in acks:
-            ack(mid, qos)
+        self._client.ack_many(mids)  # one write for the whole batch
 
     def _publish(self, topic: str, payload: bytes) -> None:
         info = self._client.publish(topic, payload, qos=1)
@@ -146,18 +178,30 @@ class MqttSource:
             if not self._connect_once():
                 self._stop.wait(self._backoff.next_delay_s())
                 continue
-            while not self._stop.is_set():
-                self._flush_outgoing()
-                rc = self._client.loop(timeout=0.01)
-                if rc == mqtt.MQTT_ERR_SUCCESS:
-                    # loop() reads one packet per select(); drain what is already buffered.
-                    rc = self._client.loop_read(max_packets=self._wake_batch)
-                if rc != mqtt.MQTT_ERR_SUCCESS:
-                    log.warning("mqtt_connection_lost", rc=str(rc))
-                    break
+            self._serve()
             if not self._stop.is_set():
                 self._stop.wait(self._backoff.next_delay_s())
         self._disconnect()
+
+    def _serve(self) -> None:
+        """Run one connection until it is lost or we stop."""
+        client = self._client
+        while not self._stop.is_set():
+            ready = client.wait(self._wake_r, _IDLE_WAIT_S)
+            if ready is None:
+                rc = mqtt.MQTT_ERR_NO_CONN
+            else:
+                if self._wake_r in ready:
+                    self._unpoke()
+                self._flush_outgoing()
+                rc = client.read_burst(_READ_BURST)
+            if rc == mqtt.MQTT_ERR_SUCCESS and client.want_write():
+                rc = client.loop_write()
+            if rc == mqtt.MQTT_ERR_SUCCESS:
+                rc = client.loop_misc()
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("mqtt_connection_lost", rc=str(rc))
+                return
 
     def _connect_once(self) -> bool:
         try:
@@ -175,8 +219,9 @@ class MqttSource:
 
     def _disconnect(self) -> None:
         try:
-            self._client.disconnect()
-            self._client.loop(timeout=0.1)
+            self._client.disconnect()  # sends DISCONNECT at once (no loop thread of paho's)
+            if self._client.want_write():
+                self._client.loop_write()
         except OSError as exc:
             log.info("mqtt_disconnect_failed", error=str(exc))
         self.connected.clear()
@@ -221,11 +266,16 @@ class MqttSource:
         self.subscribed.clear()
         log.info("mqtt_disconnected", reason=str(reason))
 
+    def _deliver(self, msgs: list[Delivery] | list[mqtt.MQTTMessage]) -> None:
+        inbox = self.inbox
+        inbox.extend(msgs)
+        # Event.set() takes a lock: only call it when the processor may be asleep.
+        if len(inbox) >= self._wake_batch and not self.wake.is_set():
+            self.wake.set()
+
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Only PUBLISHes off IngestClient's lean path (with properties, QoS 0) come here.
         try:
-            inbox = self.inbox
-            inbox.append(msg)
-            if len(inbox) >= self._wake_batch:
-                self.wake.set()
+            self._deliver([msg])
         except Exception:  # noqa: BLE001 - a callback must never raise into paho
             self.callback_errors += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from cloud_ingest._accounting import SeqTracker
 from telemetry_core.errors import RejectedMessage, RejectReason
@@ -54,14 +54,20 @@ def build_profile(device: Device) -> Profile:
     return Profile(device=device, prefix=head, metrics=kind_spec(device.kind).metrics)
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A valid message: its line (ns timestamps) and what accounting needs."""
+class Accepted(NamedTuple):
+    """A valid message: its line (ns timestamps) and what accounting needs.
+
+    A NamedTuple built with ``tuple.__new__``: a frozen dataclass's ``__init__`` costs about
+    a microsecond per message here.
+    """
 
     line: str
     device_id: str
     ts_ms: int
     duplicate: bool
+
+
+_new_accepted = tuple.__new__
 
 
 class Pipeline:
@@ -77,6 +83,7 @@ class Pipeline:
         self._future_ms = int(limits.max_future_s * _MS_PER_S)
         self._past_ms = int(limits.max_past_s * _MS_PER_S)
         self._historical_ms = int(limits.max_historical_past_s * _MS_PER_S)
+        self._max_payload_bytes = limits.max_payload_bytes
 
     @property
     def profiles(self) -> Mapping[str, Profile]:
@@ -93,8 +100,9 @@ class Pipeline:
         profile = self._routes.get(topic) or self._route(topic)
         device_id = profile.device.device_id
         try:
-            msg = decode(payload, Telemetry, self._limits.max_payload_bytes)
-            self._check_speaker(msg, device_id)
+            msg = decode(payload, Telemetry, self._max_payload_bytes)
+            if msg.device_id != device_id:
+                raise self._spoofed(msg, device_id)
             self._check_time(msg, now_ms)
             fields = self._fields(msg, profile.metrics)
         except RejectedMessage:
@@ -102,7 +110,7 @@ class Pipeline:
             raise
         duplicate = self._tracker.observe(device_id, msg.boot_id, msg.seq)
         line = f"{profile.prefix} {fields} {msg.ts}000000"
-        return Accepted(line=line, device_id=device_id, ts_ms=msg.ts, duplicate=duplicate)
+        return _new_accepted(Accepted, (line, device_id, msg.ts, duplicate))
 
     def topic_tags(self, topic: str) -> tuple[str | None, str | None, str | None]:
         """``(district, kind, device_id)`` of a reject, from a topic that parses.
@@ -137,13 +145,12 @@ class Pipeline:
         return profile
 
     @staticmethod
-    def _check_speaker(msg: Telemetry, device_id: str) -> None:
+    def _spoofed(msg: Telemetry, device_id: str) -> RejectedMessage:
         # A device may not speak for another: the topic names who may publish there.
-        if msg.device_id != device_id:
-            raise RejectedMessage(
-                RejectReason.TOPIC_MISMATCH,
-                f"payload device_id {msg.device_id!r} on the topic of {device_id!r}",
-            )
+        return RejectedMessage(
+            RejectReason.TOPIC_MISMATCH,
+            f"payload device_id {msg.device_id!r} on the topic of {device_id!r}",
+        )
 
     def _check_time(self, msg: Telemetry, now_ms: int) -> None:
         if msg.ts - now_ms > self._future_ms:
@@ -166,10 +173,11 @@ class Pipeline:
             if not spec.low <= value <= spec.high:
                 self._out_of_range(name, value, spec, flagged)
             parts.append(f"{name}={value!r}")
+        parts.append(f"seq={msg.seq}i")
         if msg.quality:
             self._quality(msg.quality, metrics, flagged)
-        parts.append(f"seq={msg.seq}i")
-        parts.extend(f"{name}__q={flag}" for name, flag in flagged.items())
+        if flagged:
+            parts.extend([f"{name}__q={flag}" for name, flag in flagged.items()])
         if msg.historical:
             parts.append("historical=true")
         return ",".join(parts)

@@ -41,8 +41,8 @@ class Source(Protocol):
     def stop(self, timeout_s: float = 10.0) -> None:
         """Disconnect, keeping the session."""
 
-    def ack_later(self, generation: int, acks: list[tuple[int, int]]) -> None:
-        """Acknowledge messages of connection ``generation``."""
+    def ack_later(self, generation: int, mids: list[int]) -> None:
+        """Acknowledge the QoS 1 messages ``mids`` of connection ``generation``."""
 
     def publish_later(self, topic: str, payload: bytes) -> None:
         """Publish a dead letter."""
@@ -246,7 +246,10 @@ class IngestService:
 
     def _acknowledge(self, batch: Batch) -> None:
         if batch.messages:
-            self._source.ack_later(batch.generation, [(m.mid, m.qos) for m in batch.messages])
+            # QoS 0 needs no ack; QoS 2 never comes (we subscribe at QoS 1, the broker sends
+            # at most the subscription's QoS).
+            mids = [m.mid for m in batch.messages if m.qos == 1]
+            self._source.ack_later(batch.generation, mids)
         for rejection in batch.rejections:
             self._source.publish_later(self._deadletter_topic, rejection.to_json(self._instance))
 

@@ -47,7 +47,7 @@ class FakeSource:
     inbox: collections.deque[object] = field(default_factory=collections.deque)
     wake: threading.Event = field(default_factory=threading.Event)
     subscribed: threading.Event = field(default_factory=threading.Event)
-    acks: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
+    acks: list[tuple[int, list[int]]] = field(default_factory=list)
     published: list[tuple[str, bytes]] = field(default_factory=list)
 
     def start(self) -> None:
@@ -56,8 +56,8 @@ class FakeSource:
     def stop(self, timeout_s: float = 10.0) -> None:
         pass
 
-    def ack_later(self, generation: int, acks: list[tuple[int, int]]) -> None:
-        self.acks.append((generation, acks))
+    def ack_later(self, generation: int, mids: list[int]) -> None:
+        self.acks.append((generation, mids))
 
     def publish_later(self, topic: str, payload: bytes) -> None:
         self.published.append((topic, payload))
