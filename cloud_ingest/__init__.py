@@ -1,16 +1,26 @@
-"""Cloud ingester: MQTT telemetry into InfluxDB, at least once, with reasons for every refusal.
+"""Cloud ingester: MQTT telemetry, events and statuses into InfluxDB, at least once, with
+reasons for every refusal and the broker's drops counted.
 
 Build one with :func:`build_service` from :class:`IngestSettings` and a registry, then
 ``start()`` and ``stop()`` it; ``xiuhua ingest --config FILE`` does exactly that.
 """
 
 from cloud_ingest._accounting import DeviceCounters, SeqTracker
-from cloud_ingest._app import build_service, build_sink, limits_of, load_fleet
+from cloud_ingest._app import (
+    INGESTED_CHANNELS,
+    build_service,
+    build_sink,
+    limits_of,
+    load_fleet,
+    subscriptions_of,
+)
 from cloud_ingest._batch import Batch, BatchBuilder, Inbound
+from cloud_ingest._broker import DROPPED_TOPIC, UPTIME_TOPIC, BrokerDropWatch
 from cloud_ingest._client import Delivery, IngestClient, puback_frames
 from cloud_ingest._deadletter import REJECTS_MEASUREMENT, Rejection
+from cloud_ingest._events import EVENTS_MEASUREMENT, STATUS_MEASUREMENT, event_time_ns
 from cloud_ingest._metrics import IngestCounters, PromMetrics
-from cloud_ingest._mqtt import RECONNECTED, MqttSource
+from cloud_ingest._mqtt import RECONNECTED, MqttSource, Subscription
 from cloud_ingest._pipeline import Accepted, Limits, Pipeline, Profile, build_profile
 from cloud_ingest._service import IngestService, Source
 from cloud_ingest._settings import IngestSection, IngestSettings
@@ -20,13 +30,19 @@ from cloud_ingest._writer import Backoff, BatchWriter, WriterStoppedError
 from cloud_ingest.errors import IngestConfigError, IngestError, SinkError
 
 __all__ = [
+    "DROPPED_TOPIC",
+    "EVENTS_MEASUREMENT",
+    "INGESTED_CHANNELS",
     "RECONNECTED",
     "REJECTS_MEASUREMENT",
+    "STATUS_MEASUREMENT",
+    "UPTIME_TOPIC",
     "Accepted",
     "Backoff",
     "Batch",
     "BatchBuilder",
     "BatchWriter",
+    "BrokerDropWatch",
     "Delivery",
     "DeviceCounters",
     "Inbound",
@@ -49,12 +65,15 @@ __all__ = [
     "Sink",
     "SinkError",
     "Source",
+    "Subscription",
     "WriterStoppedError",
     "build_profile",
     "build_service",
     "build_sink",
+    "event_time_ns",
     "is_retryable",
     "limits_of",
     "load_fleet",
     "puback_frames",
+    "subscriptions_of",
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 
 from cloud_ingest._accounting import SeqTracker
+from cloud_ingest._broker import SYS_TOPICS, BrokerDropWatch
 from cloud_ingest._metrics import PromMetrics
-from cloud_ingest._mqtt import MqttSource
+from cloud_ingest._mqtt import MqttSource, Subscription
 from cloud_ingest._pipeline import Limits, Pipeline
 from cloud_ingest._service import IngestService
 from cloud_ingest._settings import IngestSection, IngestSettings
@@ -53,6 +54,18 @@ def limits_of(section: IngestSection) -> Limits:
     )  # fmt: skip
 
 
+INGESTED_CHANNELS = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS)
+
+
+def subscriptions_of(section: IngestSection) -> list[Subscription]:
+    """Device channels at QoS 1 (shared unless turned off), then the broker's ``$SYS`` counters
+    at QoS 0, never shared: every instance watches the broker's drops."""
+    group = section.group if section.shared_subscription else None
+    device = [Subscription(subscription(ch, share_group=group)) for ch in INGESTED_CHANNELS]
+    broker = [Subscription(topic, qos=0, retain_handling=0) for topic in SYS_TOPICS]
+    return device + (broker if section.watch_broker_drops else [])
+
+
 def build_service(
     settings: IngestSettings,
     registry: Registry,
@@ -63,25 +76,23 @@ def build_service(
     """An ingester wired from ``settings``: MQTT source, pipeline, sink, writer, metrics."""
     ing = settings.ingest
     stop = threading.Event()
+    metrics = PromMetrics()
+    drops = BrokerDropWatch(metrics.broker_dropped_seen)
     source = MqttSource(
         settings.mqtt,
         client_id=settings.mqtt.client_id or f"xiuhua-{ing.group}-{ing.instance}",
-        subscriptions=[
-            subscription(
-                Channel.TELEMETRY, share_group=ing.group if ing.shared_subscription else None
-            )
-        ],
+        subscriptions=subscriptions_of(ing),
         receive_maximum=ing.receive_maximum,
         session_expiry_s=ing.session_expiry_s,
         backoff=Backoff(ing.retry_min_s, ing.retry_max_s),
         wake_batch=ing.batch_size,
+        on_sys=drops.on_message,
     )
     writer = BatchWriter(
         sink or build_sink(settings.influx),
         Backoff(ing.retry_min_s, ing.retry_max_s),
         sleep=lambda s: not stop.wait(s),
     )
-    metrics = PromMetrics()
     if ing.metrics_port:
         metrics.serve(ing.metrics_host, ing.metrics_port)
     return IngestService(
@@ -96,5 +107,6 @@ def build_service(
         stats_interval_s=ing.stats_interval_s,
         deadletter_topic=ing.deadletter_topic,
         metrics=metrics,
+        broker_drops=drops,
         stop_event=stop,
     )

@@ -81,12 +81,12 @@ class Rejection:
         if self.kind:
             tags["kind"] = self.kind
         fields: dict[str, str] = {
-            "topic": _printable(self.topic),
-            "payload": _printable(self.payload),
-            "detail": _printable(self.detail),
+            "topic": printable(self.topic),
+            "payload": printable(self.payload),
+            "detail": printable(self.detail),
         }
         if self.device_id:
-            fields["device_id"] = _printable(self.device_id)
+            fields["device_id"] = printable(self.device_id)
         return encode_point(REJECTS_MEASUREMENT, tags, fields, time_ns)
 
     def to_json(self, instance: str) -> bytes:
@@ -109,7 +109,8 @@ class Rejection:
 _CONTROL: Final = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
+    """``text`` with control characters (tab aside) written as ``\\xNN``."""
     # Control characters (newlines included) are made visible: InfluxDB 1.x accepts a newline
     # inside a quoted string field, but a line-oriented reader of the export would not.
     return text.translate(_CONTROL)

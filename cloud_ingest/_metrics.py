@@ -6,6 +6,7 @@ import collections
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Final
+from wsgiref.simple_server import WSGIServer
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -71,11 +72,14 @@ class PromMetrics:
     """The Prometheus view of the counters, on a registry of our own (not the global one)."""
 
     def __init__(self) -> None:
+        self._server: WSGIServer | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.received = Counter("xiuhua_ingest_received", "Messages received", registry=r)
         self.written = Counter(
-            "xiuhua_ingest_written", "Readings written and acknowledged", registry=r
+            "xiuhua_ingest_written",
+            "Messages stored (readings, events, statuses) and acknowledged",
+            registry=r,
         )
         self.rejected = Counter(
             "xiuhua_ingest_rejected", "Messages rejected, by reason", ["reason"], registry=r
@@ -83,6 +87,14 @@ class PromMetrics:
         self.retries = Counter("xiuhua_ingest_retries", "Database write retries", registry=r)
         self.duplicates = Counter("xiuhua_ingest_duplicates", "Duplicate messages", registry=r)
         self.dropped = Counter("xiuhua_ingest_dropped", "Records lost to a bound", registry=r)
+        self.broker_dropped = Counter(
+            "xiuhua_ingest_broker_dropped",
+            "Increases of the broker's $SYS drop counter seen by this instance", registry=r,
+        )  # fmt: skip
+        self.broker_dropped_reported = Gauge(
+            "xiuhua_ingest_broker_dropped_reported",
+            "The broker's own drop counter (all clients, since the broker started)", registry=r,
+        )  # fmt: skip
         self.batch_latency = Histogram(
             "xiuhua_ingest_batch_latency_seconds", "Batch sealed to database ack", registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
@@ -99,9 +111,21 @@ class PromMetrics:
         for reason in RejectReason:
             self.rejected.labels(reason=reason.value)
 
+    def broker_dropped_seen(self, increase: int, broker_total: int) -> None:
+        """Record an increase of the broker's drop counter (a ``BrokerDropWatch`` callback)."""
+        self.broker_dropped.inc(increase)
+        self.broker_dropped_reported.set(broker_total)
+
     def serve(self, host: str, port: int) -> None:
-        """Serve ``/metrics`` on ``host:port`` in a daemon thread."""
-        start_http_server(port, addr=host, registry=self.registry)
+        """Serve ``/metrics`` on ``host:port`` in a daemon thread until :meth:`close`."""
+        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+
+    def close(self) -> None:
+        """Stop serving ``/metrics`` (a no-op if it was never served)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
 
 def device_stats_lines(
@@ -125,8 +149,18 @@ def device_stats_lines(
     return lines
 
 
-def ingest_stats_line(counters: IngestCounters, backlog: int, instance: str, time_ns: int) -> str:
-    """The ``ingest_stats`` point of this instance."""
+def ingest_stats_line(
+    counters: IngestCounters,
+    backlog: int,
+    instance: str,
+    time_ns: int,
+    broker_dropped: tuple[int, int] | None = None,
+) -> str:
+    """The ``ingest_stats`` point of this instance.
+
+    ``broker_dropped`` is ``(increase since the previous point, broker's total)`` when the
+    broker's drop counter is watched.
+    """
     fields: dict[str, float | int] = {
         "received": counters.received,
         "written": counters.written,
@@ -137,6 +171,8 @@ def ingest_stats_line(counters: IngestCounters, backlog: int, instance: str, tim
         "dropped": counters.dropped,
         "backlog": backlog,
     }
+    if broker_dropped is not None:
+        fields["broker_dropped"], fields["broker_dropped_total"] = broker_dropped
     fields.update(counters.percentiles())
     return encode_point("ingest_stats", {"instance": instance}, fields, time_ns)
 

@@ -7,7 +7,8 @@ sends each batch's PUBACKs with one write. Callbacks never raise: a message is a
 inbox (a deque; the broker bounds it, because with manual acks it sends at most Receive Maximum
 unacknowledged messages). Each successful connect appends a :data:`RECONNECTED` marker, so the
 consumer knows which messages came from which connection: packet ids are only valid on the
-connection that delivered them.
+connection that delivered them. Broker ``$SYS`` messages (QoS 0, never acknowledged) bypass
+the inbox and go to ``on_sys``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import contextlib
 import socket
 import ssl
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud_ingest._client import Delivery, IngestClient
 from cloud_ingest._writer import Backoff
@@ -37,6 +41,28 @@ _IDLE_WAIT_S: Final = 0.1
 """Longest ``select()``: bounds how late keep-alive and ``stop()`` are noticed."""
 _READ_BURST: Final = 2000
 """Packets handled per burst before acks, writes and keep-alive get a turn."""
+_SYS_PREFIX: Final = "$SYS/"
+
+SysHandler = Callable[[str, bytes], None]
+"""Takes a broker ``$SYS`` message: ``(topic, payload)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A topic filter with its QoS and MQTT v5 Retain Handling.
+
+    ``retain_handling`` 1 sends retained messages only when the subscription is new, so a
+    reconnect with our persistent session does not replay every retained status; 0 sends them
+    on every subscribe (what the ``$SYS`` counters need: their current value at once).
+    """
+
+    topic_filter: str
+    qos: int = 1
+    retain_handling: int = 1
+
+    def options(self) -> SubscribeOptions:
+        """paho's subscription options for this subscription."""
+        return SubscribeOptions(qos=self.qos, retainHandling=self.retain_handling)
 
 
 class MqttSource:
@@ -47,11 +73,12 @@ class MqttSource:
         settings: MqttSettings,
         *,
         client_id: str,
-        subscriptions: list[str],
+        subscriptions: Sequence[Subscription],
         receive_maximum: int,
         session_expiry_s: int,
         backoff: Backoff,
         wake_batch: int,
+        on_sys: SysHandler | None = None,
     ) -> None:
         self.inbox: collections.deque[Any] = collections.deque()
         self.wake = threading.Event()
@@ -60,7 +87,10 @@ class MqttSource:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._settings = settings
-        self._subscriptions = subscriptions
+        self._subscriptions = list(subscriptions)
+        self._on_sys = on_sys
+        self._pending_subacks = 0
+        self.refused_subscriptions = 0
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
         self._backoff = backoff
@@ -237,8 +267,9 @@ class MqttSource:
                 return
             self.generation += 1
             self.inbox.append(RECONNECTED)
-            for flt in self._subscriptions:
-                client.subscribe(flt, qos=1)
+            self._pending_subacks = len(self._subscriptions)
+            for sub in self._subscriptions:
+                client.subscribe(sub.topic_filter, options=sub.options())
             self._backoff.reset()
             self.connected.set()
             log.info("mqtt_connected", session_present=bool(flags.session_present),
@@ -252,9 +283,12 @@ class MqttSource:
     ) -> None:
         try:
             if any(r.is_failure for r in reasons):
+                # Visible, but not fatal: telemetry keeps flowing if only $SYS is refused.
+                self.refused_subscriptions += 1
                 log.error("mqtt_subscribe_refused", mid=mid, reasons=[str(r) for r in reasons])
-                return
-            self.subscribed.set()
+            self._pending_subacks -= 1
+            if self._pending_subacks <= 0:
+                self.subscribed.set()
         except Exception:
             self.callback_errors += 1
             log.exception("mqtt_on_subscribe_failed")
@@ -276,6 +310,18 @@ class MqttSource:
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Only PUBLISHes off IngestClient's lean path (with properties, QoS 0) come here.
         try:
+            if self._on_sys is not None and _is_sys(msg):
+                self._on_sys(msg.topic, bytes(msg.payload))
+                return
             self._deliver([msg])
         except Exception:  # noqa: BLE001 - a callback must never raise into paho
             self.callback_errors += 1
+
+
+def _is_sys(msg: mqtt.MQTTMessage) -> bool:
+    """Whether ``msg`` is a broker ``$SYS`` message; a non-UTF-8 topic is not (the pipeline
+    refuses it with a reason, so it must reach the inbox)."""
+    try:
+        return msg.topic.startswith(_SYS_PREFIX)
+    except UnicodeDecodeError:
+        return False

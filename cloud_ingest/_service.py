@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import structlog
 
 from cloud_ingest._batch import Batch, BatchBuilder, Inbound, topic_of
+from cloud_ingest._broker import BrokerDropWatch
 from cloud_ingest._metrics import IngestCounters, PromMetrics, device_stats_lines, ingest_stats_line
 from cloud_ingest._mqtt import RECONNECTED
 from cloud_ingest._pipeline import Pipeline
@@ -65,6 +66,7 @@ class IngestService:
         stats_interval_s: float,
         deadletter_topic: str,
         metrics: PromMetrics | None = None,
+        broker_drops: BrokerDropWatch | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
         self.counters = IngestCounters()
@@ -79,6 +81,7 @@ class IngestService:
         self._stats_interval_s = stats_interval_s
         self._deadletter_topic = deadletter_topic
         self._metrics = metrics or PromMetrics()
+        self._broker_drops = broker_drops
         self._batches: queue.Queue[Batch] = queue.Queue(maxsize=pending_batches)
         self._generation = 0
         self._last_stats_s = clock.monotonic_s()
@@ -108,6 +111,7 @@ class IngestService:
             thread.join(timeout_s)
         self._source.stop()
         self._writer.close()
+        self._metrics.close()
         log.info("ingest_stopped", instance=self._instance, **self.summary())
 
     @property
@@ -122,9 +126,10 @@ class IngestService:
     def summary(self) -> dict[str, int | float]:
         """Counters and latency percentiles, for logs and benches."""
         c = self.counters
+        broker = self._broker_drops.seen if self._broker_drops else 0
         return {"received": c.received, "written": c.written, "rejected": c.rejected,
                 "duplicates": c.duplicates, "retries": c.retries, "dropped": c.dropped,
-                **c.percentiles()}  # fmt: skip
+                "broker_dropped": broker, **c.percentiles()}  # fmt: skip
 
     @property
     def backlog(self) -> int:
@@ -183,7 +188,11 @@ class IngestService:
         lines = device_stats_lines(
             self._pipeline.tracker.take_dirty(), self._pipeline.profiles, self._instance, time_ns
         )
-        lines.append(ingest_stats_line(self.counters, self.backlog, self._instance, time_ns))
+        drops = self._broker_drops
+        broker = (drops.take_delta(), drops.total) if drops is not None else None
+        lines.append(
+            ingest_stats_line(self.counters, self.backlog, self._instance, time_ns, broker)
+        )
         self._refresh_gauges()
         stats = Batch(generation=self._generation, messages=[], received_ms=time_ns // 1_000_000)
         stats.lines, stats.origins = lines, [-1] * len(lines)

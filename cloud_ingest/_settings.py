@@ -36,6 +36,8 @@ class IngestSection(Section):
     metrics_port: int = Field(0, ge=0, le=65_535)
     """Prometheus metrics over HTTP; 0 turns the endpoint off."""
     stats_interval_s: float = Field(10.0, gt=0)
+    watch_broker_drops: bool = True
+    """Subscribe to Mosquitto's ``$SYS`` drop counter (needs read access to ``$SYS/broker/#``)."""
     retry_min_s: float = Field(0.2, gt=0)
     retry_max_s: float = Field(10.0, gt=0)
     pending_batches: int = Field(2, ge=1, le=16)

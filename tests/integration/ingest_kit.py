@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -47,6 +48,23 @@ def payload(device_id: str, seq: int, ts_ms: int, level_m: float, boot: str = "b
     return encode(msg)
 
 
+def event_payload(device_id: str, seq: int, ts_ms: int, **fields: object) -> bytes:
+    """A device event (``type`` and ``severity`` default to a threshold crossing)."""
+    body: dict[str, object] = {"v": 1, "device_id": device_id, "ts": ts_ms, "seq": seq,
+                               "boot_id": "b1", "type": "threshold_crossed",
+                               "severity": "warning"}  # fmt: skip
+    body.update(fields)
+    return msgspec.json.encode(body)
+
+
+def status_payload(device_id: str, ts_ms: int, state: str, **fields: object) -> bytes:
+    """A birth (``online``) or last will (``offline``) status."""
+    body: dict[str, object] = {"v": 1, "device_id": device_id, "ts": ts_ms, "boot_id": "b1",
+                               "state": state}  # fmt: skip
+    body.update(fields)
+    return msgspec.json.encode(body)
+
+
 class Publisher:
     """A QoS 1 publisher that waits for every PUBACK."""
 
@@ -56,9 +74,11 @@ class Publisher:
         self._client.connect(host, port)
         self._client.loop_start()
 
-    def publish(self, messages: Iterable[tuple[str, bytes]], timeout_s: float = 60.0) -> int:
+    def publish(
+        self, messages: Iterable[tuple[str, bytes]], timeout_s: float = 60.0, retain: bool = False
+    ) -> int:
         """Publish all; return how many were acknowledged by the broker."""
-        infos = [self._client.publish(t, p, qos=1) for t, p in messages]
+        infos = [self._client.publish(t, p, qos=1, retain=retain) for t, p in messages]
         deadline = time.monotonic() + timeout_s
         for info in infos:
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
@@ -114,6 +134,13 @@ def write_config(
             lines.append(f"{key} = {value!r}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def with_json_logs(config: Path) -> Path:
+    """``config`` with ``[log] json_lines = true``: the ingester logs JSON lines on stderr."""
+    with config.open("a", encoding="utf-8") as out:
+        out.write("[log]\njson_lines = true\n")
+    return config
 
 
 def start_ingester(config: Path) -> IngestService:

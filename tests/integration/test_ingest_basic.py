@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import MosquittoFactory
 from tests.integration.ingest_kit import (
     Publisher,
     make_fleet,
@@ -19,6 +20,14 @@ from tests.integration.ingest_kit import (
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
+    """A private broker, not the shared one: the ingester takes retained statuses, so another
+    test's retained messages on a shared broker would reach it and skew its counts."""
+    return mosquitto_factory()
+
 
 N_DEVICES = 50
 PER_DEVICE = 40

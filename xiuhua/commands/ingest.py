@@ -12,12 +12,15 @@ import typer
 
 app = typer.Typer(
     help=(
-        "Run the cloud ingester: take device telemetry from MQTT (a shared subscription, so "
-        "several instances split the load), check every message, write readings to InfluxDB "
-        "and acknowledge each message only once the database has it. Bad messages go to the "
-        "dead letter (InfluxDB measurement ingest_rejects and MQTT topic "
-        "xh/v1/_deadletter/ingest) with the reason. Stop with Ctrl-C or SIGTERM; what was not "
-        "yet written stays with the broker and is delivered again on the next start.\n\n"
+        "Run the cloud ingester: take device telemetry, events and statuses from MQTT (a "
+        "shared subscription, so several instances split the load), check every message, "
+        "write them to InfluxDB (measurements drain/toilet/garbage, device_events, "
+        "device_status) and acknowledge each message only once the database has it. Bad "
+        "messages go to the dead letter (InfluxDB measurement ingest_rejects and MQTT topic "
+        "xh/v1/_deadletter/ingest) with the reason. Messages the broker drops at its queue "
+        "bound are counted from Mosquitto's $SYS counter, logged as errors and stored in "
+        "ingest_stats. Stop with Ctrl-C or SIGTERM; what was not yet written stays with the "
+        "broker and is delivered again on the next start.\n\n"
         "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file."
     ),
     invoke_without_command=True,

@@ -12,8 +12,18 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
-from cloud_ingest import Backoff, Delivery, IngestClient, MqttSource, puback_frames
+from cloud_ingest import (
+    DROPPED_TOPIC,
+    Backoff,
+    Delivery,
+    IngestClient,
+    MqttSource,
+    Subscription,
+    puback_frames,
+)
 from telemetry_core.settings import MqttSettings
 
 
@@ -196,12 +206,16 @@ def test_partial_sends_keep_frames_whole_and_in_order() -> None:
     assert b"".join(sock.sent) == puback_frames([1, 2, 3, 4])
 
 
+sys_seen: list[tuple[str, bytes]] = []
+
+
 @pytest.fixture
 def src() -> Iterator[MqttSource]:
     """A source that is never started: its network thread's steps are called by hand."""
     source = MqttSource(
-        MqttSettings(), client_id="t", subscriptions=["x/#"], receive_maximum=100,
-        session_expiry_s=60, backoff=Backoff(0.1, 1.0), wake_batch=10,
+        MqttSettings(), client_id="t", subscriptions=[Subscription("x/#"), Subscription("y", 0)],
+        receive_maximum=100, session_expiry_s=60, backoff=Backoff(0.1, 1.0), wake_batch=10,
+        on_sys=lambda topic, payload: sys_seen.append((topic, payload)),
     )  # fmt: skip
     yield source
     source.stop()
@@ -235,3 +249,27 @@ def test_handing_over_acks_pokes_the_network_thread_once(src: MqttSource, pokes:
     src._unpoke()
     src.ack_later(0, [9])  # after the drain: must poke again or the ack would wait
     assert readable(src)
+
+
+def test_broker_sys_messages_bypass_the_inbox(src: MqttSource) -> None:
+    sys_seen.clear()
+    data = (
+        publish("xh/v1/a/drain/d-1/telemetry", b"1", 1)
+        + publish(DROPPED_TOPIC, b"400", 0, flags=0x31)  # QoS 0, retained: as Mosquitto sends it
+        + publish(b"t/\xff", b"2", 0, flags=0x30)  # not UTF-8: still the pipeline's to refuse
+    )
+    src.client._sock = FakeSocket(data)  # type: ignore[assignment]
+    read_all(src.client)
+    assert sys_seen == [(DROPPED_TOPIC, b"400")]
+    assert [m.payload for m in src.inbox] == [b"1", b"2"]
+
+
+def test_subscribed_only_once_every_subscription_is_acknowledged(src: MqttSource) -> None:
+    ok = ReasonCode(PacketTypes.SUBACK, identifier=1)
+    refused = ReasonCode(PacketTypes.SUBACK, identifier=0x87)  # Not authorized
+    src._pending_subacks = 2
+    src._on_subscribe(src.client, None, 1, [ok], None)
+    assert not src.subscribed.is_set()
+    src._on_subscribe(src.client, None, 2, [refused], None)  # e.g. no read access to $SYS
+    assert src.subscribed.is_set()
+    assert src.refused_subscriptions == 1

@@ -65,7 +65,7 @@ def test_out_of_range_is_rejected_by_policy(registry: Registry) -> None:
     ("topic", "payload", "reason"),
     [
         ("xh/v1/jiaojiang/drain", tm(), RejectReason.BAD_TOPIC),
-        ("xh/v1/jiaojiang/drain/drain-001/event", tm(), RejectReason.BAD_TOPIC),
+        ("xh/v1/jiaojiang/drain/drain-001/cmd", tm(), RejectReason.BAD_TOPIC),
         ("xh/v1/Jiao,x=1/drain/drain-001/telemetry", tm(), RejectReason.BAD_TOPIC),
         ("xh/v1/jiaojiang/drain/drain-999/telemetry", tm(device_id="drain-999"),
          RejectReason.UNKNOWN_DEVICE),

@@ -10,9 +10,11 @@ import pytest
 
 import cloud_ingest
 from cloud_ingest import (
+    DROPPED_TOPIC,
     RECONNECTED,
     Backoff,
     BatchWriter,
+    BrokerDropWatch,
     IngestSection,
     IngestService,
     Pipeline,
@@ -34,14 +36,17 @@ def good(seq: int, level: float = 1.0) -> bytes:
 
 
 def make(
-    pipeline: Pipeline, sink: FakeSink, keep_going: bool = True
+    pipeline: Pipeline,
+    sink: FakeSink,
+    keep_going: bool = True,
+    broker_drops: BrokerDropWatch | None = None,
 ) -> tuple[IngestService, FakeSource]:
     source = FakeSource()
     writer = BatchWriter(sink, Backoff(0.1, 1.0, random.Random(0)), lambda _s: keep_going)
     service = IngestService(
         source=source, pipeline=pipeline, writer=writer, clock=ManualClock(NOW_MS / 1000),
         instance="t1", batch_size=3, batch_interval_s=0.1, pending_batches=10,
-        stats_interval_s=60, deadletter_topic="dl",
+        stats_interval_s=60, deadletter_topic="dl", broker_drops=broker_drops,
     )  # fmt: skip
     return service, source
 
@@ -132,6 +137,49 @@ def test_stats_points_are_written(pipeline: Pipeline) -> None:
     stats = next(line for line in sink.lines if line.startswith("ingest_stats"))
     assert "received=4i" in stats
     assert "e2e_latency_ms_p99=" in stats
+
+
+def test_broker_drops_go_into_ingest_stats_as_delta_and_total(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    drops = BrokerDropWatch()
+    service, _ = make(pipeline, sink, broker_drops=drops)
+    drops.on_message(DROPPED_TOPIC, b"400")
+    service.maybe_emit_stats(force=True)
+    drops.on_message(DROPPED_TOPIC, b"430")
+    service.maybe_emit_stats(force=True)
+    service.maybe_emit_stats(force=True)
+    drain(service)
+    stats = [line for line in sink.lines if line.startswith("ingest_stats")]
+    fields = [line.split(" ")[1] for line in stats]
+    assert ["broker_dropped=400i,broker_dropped_total=400i" in f for f in fields] == [
+        True, False, False]  # fmt: skip
+    assert "broker_dropped=30i,broker_dropped_total=430i" in fields[1]
+    assert "broker_dropped=0i,broker_dropped_total=430i" in fields[2]
+    assert service.summary()["broker_dropped"] == 430
+
+
+def test_events_and_statuses_are_written_and_acked_with_telemetry(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    service, source = make(pipeline, sink)
+    event = msgspec.json.encode(
+        {"v": 1, "device_id": "drain-001", "ts": NOW_MS, "seq": 9, "boot_id": "b",
+         "type": "spool_dropped", "severity": "warning", "data": {"dropped": 12}}
+    )  # fmt: skip
+    status = msgspec.json.encode(
+        {"v": 1, "device_id": "drain-001", "ts": NOW_MS, "boot_id": "b", "state": "offline"}
+    )
+    source.inbox.extend([
+        FakeMessage(TOPIC, good(1), 1),
+        FakeMessage("xh/v1/jiaojiang/drain/drain-001/event", event, 2),
+        FakeMessage("xh/v1/jiaojiang/drain/drain-001/status", status, 3),
+    ])  # fmt: skip
+    service.process_pending()
+    drain(service)
+    assert [line.split(",")[0] for line in sink.lines] == [
+        "drain", "device_events", "device_status"]  # fmt: skip
+    assert "data_dropped=12.0" in sink.lines[1]
+    assert [mid for _, mids in source.acks for mid in mids] == [1, 2, 3]
+    assert service.counters.written == 3
 
 
 def test_receive_maximum_must_exceed_two_batches() -> None:
