@@ -18,13 +18,29 @@ from edge_agent._config import (
 )
 from edge_agent._device import CommandOutcome, DeviceRuntime, Outgoing, new_boot_id
 from edge_agent._filters import Band, Crossing, ExceptionReporter, MedianFilter, ThresholdWatch
+from edge_agent._main import (
+    DriverFactory,
+    agent_clock,
+    configured_devices,
+    load_driver_factory,
+    summary,
+)
 from edge_agent._pacing import Backoff, TokenBucket
 from edge_agent._security import cloud_acl, device_acl, gateway_acl
-from edge_agent._settings import EdgeSection, EdgeSettings
+from edge_agent._settings import (
+    EdgeSection,
+    EdgeSettings,
+    LogSection,
+    MqttSection,
+    RegistrySection,
+    Secret,
+    load_edge_settings,
+)
 from edge_agent._spool import NewRow, Priority, Spool, SpoolLimits, SpoolRow
 from edge_agent._transport import (
     Connected,
     Disconnected,
+    MqttLink,
     PahoTransport,
     Published,
     Received,
@@ -44,20 +60,26 @@ __all__ = [
     "Crossing",
     "DeviceRuntime",
     "Disconnected",
+    "DriverFactory",
     "EdgeAgent",
     "EdgeError",
     "EdgeSection",
     "EdgeSettings",
     "ExceptionReporter",
     "GatewayStatus",
+    "LogSection",
     "MedianFilter",
+    "MqttLink",
+    "MqttSection",
     "NewRow",
     "Outgoing",
     "PahoTransport",
     "Priority",
     "Published",
     "Received",
+    "RegistrySection",
     "ReplayPolicy",
+    "Secret",
     "Spool",
     "SpoolError",
     "SpoolLimits",
@@ -69,16 +91,21 @@ __all__ = [
     "TransportError",
     "TransportEvent",
     "VersionedConfig",
+    "agent_clock",
     "build_agent",
     "build_runtimes",
     "cloud_acl",
+    "configured_devices",
     "device_acl",
     "device_will",
     "gateway_acl",
     "gateway_status",
+    "load_driver_factory",
+    "load_edge_settings",
     "mark_historical",
     "merge_config",
     "new_boot_id",
     "parse_config",
     "serve",
+    "summary",
 ]

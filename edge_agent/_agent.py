@@ -175,7 +175,7 @@ class EdgeAgent:
         self._publish_gateway_status("online", "")
         for device in self._devices.values():
             self._publish_status(device, "online")
-        ids = self._spool.take_drops(self._drop_report_row, self._clock.now_s())
+        ids = self._spool.take_drops(self._drop_report_row, self._clock.now_s(), self._submitted)
         if ids:
             self._send_live(self._spool.between(self._ceiling, max(ids), len(ids)))
 
@@ -192,13 +192,21 @@ class EdgeAgent:
         self._submitted.discard(row_id)
         if not event.ok:
             # A refusal is permanent (ACL, quota): retrying would block the queue forever.
-            log.warning("publish_refused", row_id=row_id, reason=event.reason)
-            self._record_refused(row_id)
+            self._record_refused(row_id, event.reason)
         acked.append(row_id)
 
-    def _record_refused(self, row_id: int) -> None:
+    def _record_refused(self, row_id: int, reason: str) -> None:
         rows = self._spool.between(row_id - 1, row_id, 1)
-        self._spool.record_refused(rows[0].device_id if rows else "unknown")
+        device_id, topic = (rows[0].device_id, rows[0].topic) if rows else ("unknown", "")
+        log.error(
+            "publish_refused",
+            device_id=device_id,
+            topic=topic,
+            reason=reason,
+            hint="the broker refused this message (MQTT v5 PUBACK); if 'Not authorized', "
+            "the ACL does not let this MQTT user write this topic: check mqtt.username",
+        )
+        self._spool.record_refused(device_id)
 
     def _on_command(self, event: Received) -> list[Outgoing]:
         try:
@@ -245,7 +253,7 @@ class EdgeAgent:
             NewRow(o.device_id, o.channel.value, o.topic, o.priority, now_s, encode(o.message))
             for o in outgoing
         ]
-        ids = self._spool.put_many(rows, now_s)
+        ids = self._spool.put_many(rows, now_s, self._submitted, keep_new=self._connected)
         if self._connected:
             stored = dict(zip(ids, rows, strict=True))
             self._send_live(
@@ -303,8 +311,12 @@ class EdgeAgent:
             self._status_mids.add(self._transport.publish(topic, payload, retain=True))
 
     def _drop_report_row(self, device_id: str, counts: dict[str, int]) -> NewRow:
-        device = self._devices.get(device_id) or next(iter(self._devices.values()))
-        report = device.drop_report(counts)
+        device = self._devices.get(device_id)
+        if device is None:
+            # Drops of a device no longer hosted: reported by the first hosted device, naming
+            # the device they belong to (counts must not be lost, nor pinned on the wrong one).
+            device = next(iter(self._devices.values()))
+        report = device.drop_report(counts, for_device_id=device_id)
         now_s = self._clock.now_s()
         return NewRow(
             report.device_id,

@@ -15,50 +15,47 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import msgspec
 
 from edge_agent.errors import AgentConfigError
 from telemetry_core.kinds import DeviceKind, kind_spec
 
+# msgspec, not pydantic: the agent runs on small devices, and pydantic's core alone costs a
+# resident ~18 MB that the agent's memory goal (< 40 MB) cannot afford. Range constraints
+# (``Meta``) are checked on decode (``parse_config``); cross-field rules in ``__post_init__``.
 
-class Threshold(BaseModel):
+
+class Threshold(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A local critical limit on one metric; crossing it publishes an event at once."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     high: float | None = None
     low: float | None = None
     # Hysteresis stops a value hovering at the limit from sending an event every sample.
-    hysteresis: float = Field(default=0.0, ge=0.0)
+    hysteresis: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
     severity: Literal["warning", "critical"] = "critical"
 
-    @model_validator(mode="after")
-    def _check_limits(self) -> Threshold:
+    def __post_init__(self) -> None:
         limits = [v for v in (self.high, self.low, self.hysteresis) if v is not None]
         if not all(math.isfinite(v) for v in limits):
-            raise ValueError("limits must be finite numbers")
+            raise ValueError("threshold limits must be finite numbers")
         if self.high is None and self.low is None:
-            raise ValueError("give high, low or both")
+            raise ValueError("a threshold needs high, low or both")
         if self.high is not None and self.low is not None and self.low >= self.high:
-            raise ValueError(f"low {self.low} must be below high {self.high}")
-        return self
+            raise ValueError(f"threshold low {self.low} must be below high {self.high}")
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a device does with its readings; every field can be changed remotely."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    interval_s: Annotated[float, msgspec.Meta(ge=0.05, le=86_400.0)] = 60.0
+    max_silence_s: Annotated[float, msgspec.Meta(ge=0.05, le=7 * 86_400.0)] = 900.0
+    median_window: Annotated[int, msgspec.Meta(ge=1, le=15)] = 3
+    deadbands: dict[str, float] = {}
+    thresholds: dict[str, Threshold] = {}
 
-    interval_s: float = Field(default=60.0, ge=0.05, le=86_400.0)
-    max_silence_s: float = Field(default=900.0, ge=0.05, le=7 * 86_400.0)
-    median_window: int = Field(default=3, ge=1, le=15)
-    deadbands: dict[str, float] = Field(default_factory=dict)
-    thresholds: dict[str, Threshold] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _check_shape(self) -> AgentConfig:
+    def __post_init__(self) -> None:
         if self.median_window % 2 == 0:
             raise ValueError(f"median_window must be odd, got {self.median_window}")
         if self.max_silence_s < self.interval_s:
@@ -68,7 +65,6 @@ class AgentConfig(BaseModel):
         bad = {k: v for k, v in self.deadbands.items() if not (math.isfinite(v) and v >= 0)}
         if bad:
             raise ValueError(f"deadbands must be finite and >= 0: {bad}")
-        return self
 
     def check_metrics(self, kind: DeviceKind) -> None:
         """Raise ``AgentConfigError`` if a deadband or threshold names a metric ``kind`` lacks."""
@@ -77,17 +73,19 @@ class AgentConfig(BaseModel):
         if unknown:
             raise AgentConfigError(f"unknown metrics for {kind.value}: {', '.join(unknown)}")
 
+    def to_builtins(self) -> dict[str, Any]:
+        """Plain JSON-able data (what ``parse_config`` reads back)."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        return data
+
 
 def parse_config(data: Mapping[str, Any], kind: DeviceKind) -> AgentConfig:
-    """A validated config from plain data; ``AgentConfigError`` names every problem."""
+    """A validated config from plain data; ``AgentConfigError`` says what is wrong and where."""
     try:
-        config = AgentConfig.model_validate(dict(data))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise AgentConfigError(problems) from exc
+        # strict=False: a TOML/JSON "60" or 60 both mean 60.0 seconds.
+        config = msgspec.convert(dict(data), AgentConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise AgentConfigError(f"config: {exc}") from exc
     config.check_metrics(kind)
     return config
 
@@ -96,7 +94,7 @@ def merge_config(current: AgentConfig, patch: Mapping[str, Any], kind: DeviceKin
     """``current`` with the top-level keys of ``patch`` replaced, validated as a whole."""
     if not patch:
         raise AgentConfigError("set_config needs at least one key in 'config'")
-    merged = current.model_dump(mode="json")
+    merged = current.to_builtins()
     merged.update(patch)
     return parse_config(merged, kind)
 
@@ -135,7 +133,7 @@ class ConfigStore:
             raw = json.loads(self._path.read_text(encoding="utf-8"))
             config = parse_config(raw["config"], self._kind)
             return VersionedConfig(config, int(raw["version"]), str(raw.get("last_cmd_id", "")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AgentConfigError) as exc:
             raise AgentConfigError(f"{self._path}: stored config unreadable: {exc}") from exc
 
     def save(self, versioned: VersionedConfig) -> None:
@@ -143,7 +141,7 @@ class ConfigStore:
         body = {
             "version": versioned.version,
             "last_cmd_id": versioned.last_cmd_id,
-            "config": versioned.config.model_dump(mode="json"),
+            "config": versioned.config.to_builtins(),
         }
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(self._path.suffix + ".tmp")

@@ -116,7 +116,7 @@ class DeviceRuntime:
     def _apply(self, versioned: VersionedConfig) -> None:
         self._config = versioned
         config = versioned.config
-        self._median = MedianFilter(config.median_window)
+        self._median = MedianFilter(config.median_window, config.deadbands)
         self._reporter = ExceptionReporter(config)
         self._watch = ThresholdWatch(config.thresholds)
 
@@ -151,19 +151,21 @@ class DeviceRuntime:
             return self._fault(exc.detail, exc.metric)
         clean = {m: float(v) for m, v in raw.items() if m in self._metrics and math.isfinite(v)}
         # A non-finite value is a sensor fault of that metric: flagged on the wire, not hidden.
-        faulty = {
+        quality = {
             m: Quality.SENSOR_FAULT.value for m in raw if m in self._metrics and m not in clean
         }
         if not clean:
             return self._fault("driver returned no usable reading", None)
         out = self._recovered() if self._faulted else []
-        filtered = self._median.update(clean)
+        filtered, spikes = self._median.update_flagged(clean)
+        quality.update((m, Quality.SPIKE_FILTERED.value) for m in spikes)
         crossings = self._watch.update(filtered)
         out.extend(self._threshold_event(c) for c in crossings)
-        reason = self._reporter.due(filtered, now_s) or ("threshold" if crossings else None)
+        # A rejected spike is news for the cloud (sensor health) even when the median hid it.
+        reason = self._reporter.due(filtered, now_s) or _extra_reason(crossings, spikes)
         if reason is not None:
             self._reporter.sent(filtered, now_s)
-            out.append(self._telemetry(filtered, faulty))
+            out.append(self._telemetry(filtered, quality))
         return out
 
     def _telemetry(self, readings: Mapping[str, float], quality: Mapping[str, str]) -> Outgoing:
@@ -232,14 +234,25 @@ class DeviceRuntime:
         log.info("device_recovered", device_id=self.device_id)
         return [self.event("device_recovered", Severity.INFO, "sensors readable again")]
 
-    def drop_report(self, counts: Mapping[str, int]) -> Outgoing:
-        """The ``spool_dropped`` event that reports what the spool had to discard."""
+    def drop_report(self, counts: Mapping[str, int], for_device_id: str = "") -> Outgoing:
+        """The ``spool_dropped`` event that reports what the spool had to discard.
+
+        ``for_device_id`` names another device whose drops this one reports (a device that a
+        gateway no longer hosts); it goes into ``data["for_device_id"]``.
+        """
         total = sum(counts.values())
+        data: dict[str, float | int | str | bool] = {
+            f"{cause}_dropped": count for cause, count in sorted(counts.items())
+        }
+        whose = ""
+        if for_device_id and for_device_id != self.device_id:
+            data["for_device_id"] = for_device_id
+            whose = f" by {for_device_id}"
         return self.event(
             "spool_dropped",
             Severity.WARNING,
-            f"{total} messages dropped while offline (spool full, too old or refused)",
-            data={f"{cause}_dropped": count for cause, count in sorted(counts.items())},
+            f"{total} messages{whose} dropped (spool full, too old or refused)",
+            data=data,
         )
 
     # -- commands ------------------------------------------------------------------------------
@@ -297,6 +310,12 @@ class DeviceRuntime:
     def _outgoing(self, channel: Channel, message: Message, priority: Priority) -> Outgoing:
         topic = str(self._topic.sibling(channel))
         return Outgoing(self.device_id, channel, topic, message, priority)
+
+
+def _extra_reason(crossings: list[Crossing], spikes: frozenset[str]) -> str | None:
+    if crossings:
+        return "threshold"
+    return "spike" if spikes else None
 
 
 class _CmdIdOnly(msgspec.Struct):

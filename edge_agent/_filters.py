@@ -21,22 +21,45 @@ class MedianFilter:
     A spike shorter than half the window never reaches the output. The price is latency: a real
     step shows after ``window // 2 + 1`` samples, which is why thresholds and deadbands see the
     filtered value only when the window is above 1.
+
+    A sample counts as a *spike* (and its metric is reported as ``spike_filtered``) when the
+    median replaced it and it lies further from the median than both ``SPIKE_MADS`` median
+    absolute deviations of the window and the metric's tolerance (its deadband): a ramp or
+    ordinary noise moves the median with it and is not flagged; a lone outlier is.
     """
 
-    def __init__(self, window: int) -> None:
+    SPIKE_MADS = 3.0
+
+    def __init__(self, window: int, tolerances: Mapping[str, float] | None = None) -> None:
         if window < 1 or window % 2 == 0:
             raise ValueError(f"median window must be odd and >= 1, got {window}")
         self._window = window
+        self._tolerances = dict(tolerances or {})
         self._history: dict[str, deque[float]] = {}
 
     def update(self, raw: Mapping[str, float]) -> dict[str, float]:
         """Add one sample; the filtered value of every metric in it."""
+        return self.update_flagged(raw)[0]
+
+    def update_flagged(self, raw: Mapping[str, float]) -> tuple[dict[str, float], frozenset[str]]:
+        """Add one sample; the filtered values and the metrics whose raw value was a spike."""
         out: dict[str, float] = {}
+        spikes: set[str] = set()
         for metric, value in raw.items():
             history = self._history.setdefault(metric, deque(maxlen=self._window))
             history.append(value)
-            out[metric] = statistics.median(history)
-        return out
+            out[metric] = median = statistics.median(history)
+            if self._is_spike(value, median, history, self._tolerances.get(metric, 0.0)):
+                spikes.add(metric)
+        return out, frozenset(spikes)
+
+    def _is_spike(
+        self, value: float, median: float, history: deque[float], tolerance: float
+    ) -> bool:
+        if len(history) < self._window or value == median:
+            return False
+        mad = statistics.median(abs(v - median) for v in history)
+        return abs(value - median) > max(self.SPIKE_MADS * mad, tolerance)
 
 
 class ExceptionReporter:

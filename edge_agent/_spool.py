@@ -19,7 +19,7 @@ and zeroes them atomically, so each drop is reported exactly once.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -138,13 +138,26 @@ class Spool:
         """Bytes of topics and payloads held."""
         return self._bytes
 
-    def put_many(self, rows: Sequence[NewRow], now_s: float) -> list[int]:
-        """Store ``rows`` in one transaction, then apply the bounds; the new ids in order."""
+    def put_many(
+        self,
+        rows: Sequence[NewRow],
+        now_s: float,
+        keep: Collection[int] = (),
+        *,
+        keep_new: bool = False,
+    ) -> list[int]:
+        """Store ``rows`` in one transaction, then apply the bounds; the new ids in order.
+
+        ``keep`` are ids awaiting a PUBACK (and with ``keep_new`` the new rows, about to be
+        sent): the bounds never evict them, because they may well arrive, and a message that
+        arrived must not be counted as dropped. The spool may therefore exceed its bounds by
+        the number of messages in flight.
+        """
         if not rows:
             return []
         with self._transaction():
             ids = [self._insert(row) for row in rows]
-            self._enforce(now_s)
+            self._enforce(now_s, {*keep, *ids} if keep_new else keep)
         return ids
 
     def delete(self, ids: Iterable[int]) -> None:
@@ -192,7 +205,10 @@ class Spool:
         return counts
 
     def take_drops(
-        self, make_report: Callable[[str, dict[str, int]], NewRow], now_s: float
+        self,
+        make_report: Callable[[str, dict[str, int]], NewRow],
+        now_s: float,
+        keep: Collection[int] = (),
     ) -> list[int]:
         """Turn unreported drops into report rows and zero the counts, in one transaction."""
         counts = self.drop_counts()
@@ -201,7 +217,7 @@ class Spool:
         with self._transaction():
             ids = [self._insert(make_report(dev, c)) for dev, c in sorted(counts.items())]
             self._db.execute("DELETE FROM drops")
-            self._enforce(now_s)
+            self._enforce(now_s, keep)
         return ids
 
     def close(self) -> None:
@@ -238,41 +254,56 @@ class Spool:
         self._bytes += size
         return int(cursor.lastrowid or 0)
 
-    def _enforce(self, now_s: float) -> None:
-        self._evict_older_than(now_s - self._limits.max_age_s)
+    def _enforce(self, now_s: float, keep: Collection[int]) -> None:
+        self._evict_older_than(now_s - self._limits.max_age_s, keep)
         for priority in (Priority.ROUTINE, Priority.EVENT):
-            while self._over_limit() and self._evict_oldest(priority):
+            while self._over_limit() and self._evict_oldest(priority, keep):
                 pass
 
     def _over_limit(self) -> bool:
         return self._rows > self._limits.max_rows or self._bytes > self._limits.max_bytes
 
-    def _evict_older_than(self, cutoff_s: float) -> None:
-        doomed = self._db.execute(
-            "DELETE FROM outbox WHERE created_s < ? RETURNING device_id, priority, size",
-            (cutoff_s,),
-        ).fetchall()
-        self._account(doomed)
+    def _evict_older_than(self, cutoff_s: float, keep: Collection[int]) -> None:
+        if not keep:
+            doomed = self._db.execute(
+                "DELETE FROM outbox WHERE created_s < ? RETURNING device_id, priority, size",
+                (cutoff_s,),
+            ).fetchall()
+            self._account(doomed)
+            return
+        old = self._db.execute("SELECT id FROM outbox WHERE created_s < ?", (cutoff_s,))
+        self._evict_ids([row_id for (row_id,) in old if row_id not in keep])
 
-    def _evict_oldest(self, priority: Priority) -> bool:
-        """Drop just enough of the oldest rows of ``priority``; False if there were none."""
-        candidates = self._db.execute(
-            "SELECT id, size FROM outbox WHERE priority = ? ORDER BY id LIMIT ?",
-            (int(priority), _EVICT_BATCH),
-        ).fetchall()
-        if not candidates:
-            return False
-        rows, size, last_id = self._rows, self._bytes, candidates[0][0]
-        for row_id, row_size in candidates:
-            if rows <= self._limits.max_rows and size <= self._limits.max_bytes:
+    def _evict_oldest(self, priority: Priority, keep: Collection[int]) -> bool:
+        """Drop just enough of the oldest rows of ``priority``; False if none could go."""
+        after_id, chosen = 0, []
+        rows, size = self._rows, self._bytes
+        while rows > self._limits.max_rows or size > self._limits.max_bytes:
+            candidates = self._db.execute(
+                "SELECT id, size FROM outbox WHERE priority = ? AND id > ? ORDER BY id LIMIT ?",
+                (int(priority), after_id, _EVICT_BATCH),
+            ).fetchall()
+            if not candidates:
                 break
-            rows, size, last_id = rows - 1, size - row_size, row_id
-        doomed = self._db.execute(
-            "DELETE FROM outbox WHERE priority = ? AND id <= ? RETURNING device_id, priority, size",
-            (int(priority), last_id),
-        ).fetchall()
-        self._account(doomed)
-        return bool(doomed)
+            for row_id, row_size in candidates:
+                if rows <= self._limits.max_rows and size <= self._limits.max_bytes:
+                    break
+                if row_id not in keep:
+                    chosen.append(row_id)
+                    rows, size = rows - 1, size - row_size
+            after_id = candidates[-1][0]
+        self._evict_ids(chosen)
+        return bool(chosen)
+
+    def _evict_ids(self, ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), _DELETE_CHUNK):
+            chunk = ids[start : start + _DELETE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            doomed = self._db.execute(
+                f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING device_id, priority, size",  # noqa: S608 - only '?' marks
+                chunk,
+            ).fetchall()
+            self._account(doomed)
 
     def _account(self, doomed: list[tuple[str, int, int]]) -> None:
         per: dict[tuple[str, DropCause], int] = {}

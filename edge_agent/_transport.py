@@ -11,8 +11,10 @@ from __future__ import annotations
 import queue
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import paho.mqtt.client as paho
@@ -23,9 +25,17 @@ from paho.mqtt.properties import Properties
 
 from edge_agent._pacing import Backoff
 from edge_agent.errors import TransportError
-from telemetry_core.settings import MqttSettings
 
 log = structlog.get_logger()
+
+_STABLE_S = 10.0
+_KEPT_BY_PAHO = frozenset(
+    {
+        MQTTErrorCode.MQTT_ERR_SUCCESS,
+        MQTTErrorCode.MQTT_ERR_NO_CONN,
+        MQTTErrorCode.MQTT_ERR_CONN_LOST,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,53 @@ class Received:
 
     topic: str
     payload: bytes
+
+
+class SecretValue(Protocol):
+    """A secret that reveals itself only on request (``SecretStr``, :class:`Secret`)."""
+
+    def get_secret_value(self) -> str:
+        """The secret."""
+        ...
+
+
+class MqttLink(Protocol):
+    """How to reach the broker: ``MqttSection``, or ``telemetry_core.settings.MqttSettings``."""
+
+    @property
+    def host(self) -> str:
+        """Broker host."""
+        ...
+
+    @property
+    def port(self) -> int:
+        """Broker port."""
+        ...
+
+    @property
+    def username(self) -> str | None:
+        """User name, or None for anonymous."""
+        ...
+
+    @property
+    def password(self) -> SecretValue | None:
+        """Password."""
+        ...
+
+    @property
+    def keepalive_s(self) -> int:
+        """MQTT keep-alive."""
+        ...
+
+    @property
+    def use_tls(self) -> bool:
+        """Whether to speak TLS."""
+        ...
+
+    @property
+    def ca_file(self) -> Path | None:
+        """A private CA's certificate (PEM) to trust; None trusts the system's CAs."""
+        ...
 
 
 TransportEvent = Connected | Disconnected | Published | Received
@@ -92,7 +149,7 @@ class PahoTransport:
 
     def __init__(
         self,
-        settings: MqttSettings,
+        settings: MqttLink,
         client_id: str,
         will: WillFactory,
         *,
@@ -160,7 +217,9 @@ class PahoTransport:
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
         """QoS 1 publish; paho keeps it and resends it after a reconnect until PUBACKed."""
         info = self._client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+        # NO_CONN and CONN_LOST (the link dropped under us) leave the message in paho's session
+        # store: it is sent again after the reconnect, so neither is an error here.
+        if info.rc not in _KEPT_BY_PAHO:
             raise TransportError(
                 f"publish to {topic} refused locally: {paho.error_string(info.rc)}"
             )
@@ -190,7 +249,22 @@ class PahoTransport:
     def _run(self) -> None:
         while not self._stopping.is_set():
             if self._connect_once():
+                began_s = time.monotonic()
                 self._loop_until_lost()
+                # Only a connection that lasted resets the back-off: a broker that accepts and
+                # then drops us at once (an ACL violation does that) must not be hammered.
+                lasted_s = time.monotonic() - began_s
+                if lasted_s >= _STABLE_S:
+                    self._backoff.reset()
+                elif not self._stopping.is_set():
+                    log.error(
+                        "mqtt_connection_unstable",
+                        client_id=self._client_id,
+                        lasted_s=round(lasted_s, 2),
+                        hint="the broker drops us right after accepting us: most often its ACL "
+                        "refuses our topics (Mosquitto 2.0 disconnects a client after an "
+                        "unauthorized publish), or another client uses the same client id",
+                    )
             if not self._stopping.is_set():
                 delay_s = self._backoff.next_delay_s()
                 log.info("mqtt_retry", client_id=self._client_id, retry_in_s=round(delay_s, 2))
@@ -209,6 +283,19 @@ class PahoTransport:
                 clean_start=False,
                 properties=props,
             )
+        except ssl.SSLCertVerificationError as exc:
+            # Not transient like a refused connection: say what to fix (we keep retrying, as the
+            # broker's certificate or our CA file may be replaced while we run).
+            log.error(  # noqa: TRY400 - the verify message says it all; a traceback would not
+                "mqtt_tls_verify_failed",
+                host=self._settings.host,
+                port=self._settings.port,
+                error=exc.verify_message,
+                ca_file=str(self._settings.ca_file or "system CAs"),
+                hint="the broker's certificate is not signed by this CA or names another host",
+            )
+            self._queue.put(Disconnected(f"TLS verification failed: {exc.verify_message}"))
+            return False
         except (OSError, ValueError) as exc:
             log.warning(
                 "mqtt_connect_failed",
@@ -234,7 +321,6 @@ class PahoTransport:
         if reason.is_failure:
             log.warning("mqtt_connect_refused", client_id=self._client_id, reason=str(reason))
             return
-        self._backoff.reset()
         if self._topics:
             client.subscribe([(t, 1) for t in self._topics])
         self._queue.put(Connected(bool(flags.session_present)))

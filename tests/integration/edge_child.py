@@ -12,12 +12,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge_agent import EdgeSettings, build_agent, serve
-from telemetry_core.clock import SystemClock
+from edge_agent import build_agent, load_edge_settings, serve
+from telemetry_core.clock import Clock, SystemClock
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.logging import configure_logging
 from telemetry_core.registry import Device, load_registry
-from telemetry_core.settings import load_settings
 
 
 class RampDriver:
@@ -53,6 +52,11 @@ class StepDriver(RampDriver):
         return {"level_m": 2.0 if at_s >= self._step_at_s else 1.0, "battery_v": 3.6}
 
 
+def ramp_driver(device: Device, clock: Clock) -> RampDriver:  # noqa: ARG001 - factory shape
+    """The ``edge.driver = "tests.integration.edge_child:ramp_driver"`` factory."""
+    return _driver(device.device_id)
+
+
 def _driver(device_id: str) -> RampDriver:
     step_at = os.environ.get("XIUHUA_TEST_STEP_AT_S")
     return StepDriver(device_id, float(step_at)) if step_at else RampDriver(device_id)
@@ -60,7 +64,7 @@ def _driver(device_id: str) -> RampDriver:
 
 def main(config_path: str) -> None:
     """Build and serve one agent from ``config_path``."""
-    settings = load_settings(EdgeSettings, Path(config_path))
+    settings = load_edge_settings(Path(config_path))
     configure_logging("info", json=True)
     edge = settings.edge
     if settings.registry.path is not None:  # gateway mode: every drain node of the fleet file

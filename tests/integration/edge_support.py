@@ -102,10 +102,11 @@ class Recorder:
 def write_config(path: Path, mqtt_url: str, device_id: str, state_dir: Path, **extra: Any) -> Path:
     """An ``xiuhua edge`` settings file: one device, or a gateway when ``fleet=PATH`` is given."""
     mqtt: dict[str, Any] = {"url": mqtt_url}
-    for key in ("username", "password"):
+    for key in ("username", "password", "tls", "ca_file"):
         if key in extra:
             mqtt[key] = extra.pop(key)
     registry = {"path": str(extra.pop("fleet"))} if "fleet" in extra else {}
+    log = {"level": extra.pop("log_level"), "json_lines": True} if "log_level" in extra else {}
     defaults = extra.pop("defaults", {"interval_s": 0.2, "max_silence_s": 60.0, "median_window": 1})
     mode = "gateway_id" if registry else "device_id"
     edge = {
@@ -118,6 +119,7 @@ def write_config(path: Path, mqtt_url: str, device_id: str, state_dir: Path, **e
         "defaults": defaults,
     }
     sections = {"mqtt": mqtt, "edge": edge, **({"registry": registry} if registry else {})}
+    sections.update({"log": log} if log else {})
     path.write_text(_toml(sections), encoding="utf-8")
     return path
 
@@ -141,20 +143,27 @@ def _value(value: Any) -> str:
 
 
 class AgentProcess:
-    """``python -m tests.integration.edge_child CONFIG`` as a child we can SIGKILL."""
+    """``python -m tests.integration.edge_child CONFIG`` (or ``entry``) as a child to SIGKILL."""
 
-    def __init__(self, config: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        entry: tuple[str, ...] = ("-m", "tests.integration.edge_child"),
+    ) -> None:
         self._config = config
         self._log_path = log_path
         self._env = env or {}
+        self._entry = entry
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start the agent process."""
+        """Start the agent process (``entry`` followed by the config path)."""
         env = {**os.environ, "PYTHONPATH": str(REPO), **self._env}
         with self._log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.integration.edge_child", str(self._config)],
+                [sys.executable, *self._entry, str(self._config)],
                 cwd=REPO,
                 env=env,
                 stdout=log,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -48,7 +47,7 @@ def edge(
     if config is None:
         typer.echo("xiuhua edge: give --config FILE (see docs/edge.md for an example)", err=True)
         raise typer.Exit(2)
-    from edge_agent import EdgeError, serve
+    from edge_agent import EdgeError, serve, summary
     from telemetry_core.errors import ConfigError, RegistryError
 
     try:
@@ -56,7 +55,7 @@ def edge(
     except (ConfigError, RegistryError, EdgeError, ValueError) as exc:
         typer.echo(f"xiuhua edge: {exc}", err=True)
         raise typer.Exit(2) from exc
-    _summary(agent, settings)
+    typer.echo(summary(agent, settings))
     try:
         serve(agent)
     except EdgeError as exc:
@@ -97,46 +96,37 @@ def acl(
 
 
 def _build(config: Path) -> tuple[EdgeAgent, EdgeSettings]:
-    from edge_agent import EdgeSettings, build_agent
+    from edge_agent import (
+        agent_clock,
+        build_agent,
+        configured_devices,
+        load_driver_factory,
+        load_edge_settings,
+    )
     from telemetry_core.logging import configure_logging
-    from telemetry_core.settings import load_settings
 
-    settings = load_settings(EdgeSettings, config)
+    settings = load_edge_settings(config)
     configure_logging(settings.log.level, json=settings.log.json_lines)
-    clock = _clock(settings)
-    devices = _devices(settings)
-    drivers = _sim_drivers(settings, devices, clock)
+    clock = agent_clock(settings)
+    devices = configured_devices(settings) or _sim_fleet(settings)
+    if settings.edge.driver == "sim":
+        drivers = _sim_drivers(settings, devices, clock)
+    else:
+        factory = load_driver_factory(settings.edge.driver)
+        drivers = {d.device_id: factory(d, clock) for d in devices}
     return build_agent(settings, devices, drivers, clock), settings
 
 
-def _clock(settings: EdgeSettings) -> Clock:
-    from telemetry_core.clock import ScaledClock, SystemClock
-
-    speed = settings.edge.sim_speed
-    return SystemClock() if speed == 1.0 else ScaledClock(speed)
-
-
-def _devices(settings: EdgeSettings) -> list[Device]:
-    """The hosted devices: from the fleet file if there is one, else a simulated fleet."""
+def _sim_fleet(settings: EdgeSettings) -> list[Device]:
+    """No fleet file and no full identity in ``[edge]``: a simulated fleet (or one device)."""
     from edge_agent import AgentConfigError
-    from telemetry_core.registry import load_registry
-
-    edge = settings.edge
-    if settings.registry.path is not None:
-        fleet = list(load_registry(settings.registry.path))
-        if edge.device_id is not None:
-            chosen = [d for d in fleet if d.device_id == edge.device_id]
-            if not chosen:
-                raise AgentConfigError(f"{edge.device_id} is not in {settings.registry.path}")
-            return chosen
-        return [
-            d
-            for d in fleet
-            if (edge.district is None or d.district == edge.district)
-            and (edge.kind is None or d.kind is edge.kind)
-        ]
     from firmware_sim import make_fleet
 
+    edge = settings.edge
+    if edge.driver != "sim":
+        raise AgentConfigError(
+            "name the device: [registry] path, or edge.device_id with edge.district and edge.kind"
+        )
     if edge.device_id is not None:
         (device,) = make_fleet(edge.district, edge.kind, 1, edge.seed)
         return [dataclasses.replace(device, device_id=edge.device_id)]
@@ -151,30 +141,3 @@ def _sim_drivers(
     edge = settings.edge
     simulation = FleetSimulation(devices, load_scenario(edge.scenario), edge.seed, clock.now_s())
     return {d.device_id: d for d in simulation.drivers()}
-
-
-def _summary(agent: EdgeAgent, settings: EdgeSettings) -> None:
-    edge, mqtt = settings.edge, settings.mqtt
-    mode = f"gateway {edge.gateway_id}" if edge.gateway_id else f"device {edge.device_id}"
-    first = agent.devices[0]
-    config = first.config.config
-    lines = [
-        (
-            f"xiuhua edge: {mode}, {len(agent.devices)} device(s), driver {edge.driver} "
-            f"(scenario {edge.scenario}, speed x{edge.sim_speed:g})"
-        ),
-        (
-            f"  broker   {mqtt.url} as {mqtt.username or '(anonymous)'}, "
-            f"TLS {'on' if mqtt.use_tls else 'off'}, QoS 1, persistent session"
-        ),
-        (
-            f"  spool    {edge.spool_path} ({agent.backlog} waiting), replay <= "
-            f"{edge.replay_rate_per_s:g} msg/s"
-        ),
-        (
-            f"  sampling every {config.interval_s:g} s, heartbeat after {config.max_silence_s:g} s "
-            f"of silence, median of {config.median_window}, config v{first.config.version}"
-        ),
-        "  stop with Ctrl-C or SIGTERM (unsent messages stay in the spool)",
-    ]
-    print("\n".join(lines), file=sys.stdout, flush=True)  # noqa: T201 - the CLI's summary

@@ -8,6 +8,8 @@ from xiuhua.services._influxdb import InfluxConfig, InfluxDB, quote_ident, rende
 from xiuhua.services._mosquitto import (
     Mosquitto,
     MosquittoConfig,
+    TlsFiles,
+    make_test_certificates,
     mqtt_answers,
     render_mosquitto_conf,
 )
@@ -24,9 +26,11 @@ __all__ = [
     "Mosquitto",
     "MosquittoConfig",
     "Supervisor",
+    "TlsFiles",
     "VictoriaMetrics",
     "WaitTimeoutError",
     "free_port",
+    "make_test_certificates",
     "mqtt_answers",
     "quote_ident",
     "render_influxdb_conf",

@@ -1,4 +1,4 @@
-"""Mosquitto 2.0 as a child process: our own config, persistence, optional users and ACL."""
+"""Mosquitto 2.0 as a child process: our own config, persistence, optional users, ACL and TLS."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from telemetry_core.errors import ServiceError
+from xiuhua.services._process import free_port
 from xiuhua.services._server import LocalServer
 
 MOSQUITTO_BIN = "/usr/sbin/mosquitto"
@@ -21,6 +22,16 @@ DEFAULT_MAX_QUEUED_BYTES = 256 * 1024 * 1024
 _PROBE_CONNECT = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 0x02, 0, 60, 0, 0])
 _DISCONNECT = bytes([0xE0, 0x00])
 _CONNACK_HEADER = bytes([0x20, 0x02])
+_OPENSSL = "openssl"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """PEM files of a TLS listener: the CA that signed the server certificate, it, and its key."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,8 @@ class MosquittoConfig:
     password_file: Path | None = None
     acl_file: Path | None = None
     log_connections: bool = True
+    tls_port: int | None = None
+    tls: TlsFiles | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port <= 65535:
@@ -55,6 +68,14 @@ class MosquittoConfig:
             raise ServiceError("autosave_interval_s must be positive")
         if (self.password_file is None) != (self.acl_file is None):
             raise ServiceError("auth mode needs both a password file and an ACL file")
+        if (self.tls is None) != (self.tls_port is None):
+            raise ServiceError("a TLS listener needs both tls files and tls_port")
+        if self.tls_port is not None and not (
+            0 < self.tls_port <= 65535 and self.tls_port != self.port
+        ):
+            raise ServiceError(
+                f"tls_port {self.tls_port} must be a TCP port other than {self.port}"
+            )
 
 
 def render_mosquitto_conf(config: MosquittoConfig) -> str:
@@ -88,7 +109,56 @@ def render_mosquitto_conf(config: MosquittoConfig) -> str:
         ]
     else:
         lines.append("allow_anonymous true")
+    if config.tls is not None:
+        # Listener options (cafile, certfile, keyfile) apply to the listener declared above them,
+        # so the TLS listener comes last; users and ACL are global and apply to both.
+        lines += [
+            f"listener {config.tls_port} 127.0.0.1",
+            f"cafile {config.tls.ca_file}",
+            f"certfile {config.tls.cert_file}",
+            f"keyfile {config.tls.key_file}",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def make_test_certificates(directory: Path, host: str = "127.0.0.1", days: int = 2) -> TlsFiles:
+    """A fresh private CA and a server certificate for ``host`` (an IP SAN), made with openssl.
+
+    For tests and local experiments only: short-lived, unencrypted keys. Each call makes a new
+    CA, so the CA of one call does not verify the server of another (a "wrong CA" test).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
+    key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "server.ext"
+    ext.write_text(
+        f"subjectAltName=IP:{host}\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        encoding="utf-8",
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    days_arg = ["-days", str(days)]
+    ca_subject = ["-subj", f"/CN=Xiuhua test CA {directory.name}"]
+    ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE"]
+    ca_ext += ["-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    _openssl(["req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca_crt), *days_arg,
+              *ca_subject, *ca_ext])  # fmt: skip
+    _openssl(["req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={host}"])
+    signer = ["-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial"]
+    _openssl(["x509", "-req", "-in", str(csr), *signer, "-out", str(crt), *days_arg,
+              "-extfile", str(ext)])  # fmt: skip
+    return TlsFiles(ca_crt, crt, key)
+
+
+def _openssl(args: list[str]) -> None:
+    try:
+        subprocess.run([_OPENSSL, *args], check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        raise ServiceError(
+            f"openssl {args[0]} failed: {exc} {detail.decode(errors='replace')}"
+        ) from exc
 
 
 def validate_users(users: Mapping[str, str]) -> None:
@@ -157,7 +227,9 @@ class Mosquitto(LocalServer):
     """A private Mosquitto broker on 127.0.0.1 with persistence in ``data_dir``.
 
     Pass ``users`` (name -> password) and ``acl`` (the text of a Mosquitto ACL file, e.g.
-    ``pattern readwrite xh/v1/+/+/%u/#``) to run with ``allow_anonymous false``.
+    ``pattern readwrite xh/v1/+/+/%u/#``) to run with ``allow_anonymous false``. Pass ``tls``
+    (:func:`make_test_certificates`) to add a TLS listener on a second port (``tls_port``,
+    ``tls_url``); the plain listener stays, for probes and test subscribers.
 
     ``stop()`` and ``restart()`` send SIGTERM, on which Mosquitto saves retained messages,
     persistent sessions and their queued messages to ``mosquitto.db``. ``kill()`` (SIGKILL)
@@ -176,6 +248,7 @@ class Mosquitto(LocalServer):
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_inflight_messages: int = 100,
         autosave_interval_s: int = 1,
+        tls: TlsFiles | None = None,
         startup_timeout_s: float = 60.0,
         stop_timeout_s: float = 20.0,
     ) -> None:
@@ -191,12 +264,26 @@ class Mosquitto(LocalServer):
         self._max_queued_bytes = max_queued_bytes
         self._max_inflight_messages = max_inflight_messages
         self._autosave_interval_s = autosave_interval_s
+        self._tls = tls
+        self._tls_port = self._other_free_port() if tls is not None else None
         _ = self.config  # built once now so that bad settings fail at construction
 
     @property
     def url(self) -> str:
         """``mqtt://127.0.0.1:PORT``."""
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def tls_port(self) -> int:
+        """The TLS listener's port; ``ServiceError`` if this broker has none."""
+        if self._tls_port is None:
+            raise ServiceError("this Mosquitto has no TLS listener (pass tls=...)")
+        return self._tls_port
+
+    @property
+    def tls_url(self) -> str:
+        """``mqtts://127.0.0.1:TLS_PORT``."""
+        return f"mqtts://{self.host}:{self.tls_port}"
 
     @property
     def config_path(self) -> Path:
@@ -226,6 +313,8 @@ class Mosquitto(LocalServer):
             autosave_interval_s=self._autosave_interval_s,
             password_file=self.root_dir / "passwd" if auth else None,
             acl_file=self.root_dir / "acl" if auth else None,
+            tls_port=self._tls_port,
+            tls=self._tls,
         )
 
     def _write_config(self) -> None:
@@ -237,6 +326,16 @@ class Mosquitto(LocalServer):
 
     def _argv(self) -> list[str]:
         return [MOSQUITTO_BIN, "-c", str(self.config_path)]
+
+    def _pick_new_ports(self) -> None:
+        super()._pick_new_ports()
+        if self._tls is not None:
+            self._tls_port = self._other_free_port()
+
+    def _other_free_port(self) -> int:
+        while (port := free_port()) == self.port:
+            pass
+        return port
 
     def _probe(self) -> bool:
         return mqtt_answers(self.host, self.port)

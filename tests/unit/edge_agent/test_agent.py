@@ -184,6 +184,28 @@ def test_full_spool_drop_report(tmp_path: Path) -> None:
     assert 15 + later + len(replayed) == 25
 
 
+def test_a_full_spool_does_not_count_a_message_in_flight_as_dropped(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, _ramp, limits=SpoolLimits(max_rows=3))
+    rig.transport.connect()
+    rig.run(6)  # six live readings in flight, none acknowledged yet: none may be evicted
+    assert len(rig.spool) == 6
+    assert rig.spool.drop_counts() == {}
+    rig.transport.ack_all()
+    rig.run(1)
+    assert rig.spool.drop_counts() == {}
+    assert [t.seq for t in rig.telemetry()] == list(range(7))
+
+
+def test_drops_of_a_device_no_longer_hosted_name_that_device(tmp_path: Path) -> None:
+    rig = _rig(tmp_path, _ramp)
+    rig.spool.record_refused("dr-jj-000999", 4)
+    rig.transport.connect()
+    rig.run(1)
+    (report,) = [e for e in rig.events() if e.type == "spool_dropped"]
+    assert report.device_id == DEVICE
+    assert report.data == {"refused_dropped": 4, "for_device_id": "dr-jj-000999"}
+
+
 def test_driver_fault_is_an_event_not_a_crash(tmp_path: Path) -> None:
     broken = {3.0, 4.0, 5.0}
     rig = _rig(tmp_path, lambda t: None if (t - 1_764_000_000.0) in broken else 1.0)
@@ -227,9 +249,28 @@ def test_report_by_exception_flat_sends_heartbeats_step_sends_at_once(tmp_path: 
     rig = _rig(tmp_path, lambda t: 1.5 if t - 1_764_000_000.0 >= 25 else 1.0, config)
     rig.transport.connect()
     rig.run(30)
-    sent_at = [(t.ts - 1_764_000_000_000) // 1000 for t in rig.telemetry()]
-    # Heartbeats at 0, 10 and 20; the step at 25 passes the 3-sample median at 26.
-    assert sent_at == [0, 10, 20, 26]
+    sent = {(t.ts - 1_764_000_000_000) // 1000: t for t in rig.telemetry()}
+    # Heartbeats at 0, 10 and 20; the step's first sample at 25 is held back by the 3-sample
+    # median (sent at once, flagged spike_filtered); it passes the median at 26.
+    assert list(sent) == [0, 10, 20, 25, 26]
+    assert (sent[25].readings, sent[25].quality) == (
+        {"level_m": 1.0},
+        {"level_m": "spike_filtered"},
+    )
+    assert (sent[26].readings, sent[26].quality) == ({"level_m": 1.5}, None)
+
+
+def test_a_spike_is_replaced_by_the_median_and_flagged_on_the_wire(tmp_path: Path) -> None:
+    config = AgentConfig(
+        interval_s=1, max_silence_s=100, median_window=3, deadbands={"level_m": 0.05}
+    )
+    rig = _rig(tmp_path, lambda t: 7.0 if t - 1_764_000_000.0 == 5 else 1.0, config)
+    rig.transport.connect()
+    rig.run(10)
+    sent = {(t.ts - 1_764_000_000_000) // 1000: t for t in rig.telemetry()}
+    assert list(sent) == [0, 5]
+    assert sent[5].readings == {"level_m": 1.0}, "the spike itself never goes out"
+    assert sent[5].quality == {"level_m": "spike_filtered"}
 
 
 def _cmd(cmd_id: str, op: str = "set_config", **config: object) -> bytes:

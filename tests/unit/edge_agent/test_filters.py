@@ -19,6 +19,31 @@ def test_median_filter_passes_a_real_step_after_half_the_window() -> None:
     assert out == [1.0, 1.0, 1.0, 2.0]
 
 
+def test_median_filter_flags_the_spike_it_replaced_and_only_that_sample() -> None:
+    median = MedianFilter(3)
+    flagged = [median.update_flagged({"level_m": v})[1] for v in (1.0, 1.0, 9.0, 1.0, 1.0)]
+    assert flagged == [frozenset(), frozenset(), {"level_m"}, frozenset(), frozenset()]
+
+
+def test_a_ramp_and_small_noise_are_not_spikes() -> None:
+    ramp = MedianFilter(3)
+    assert not any(ramp.update_flagged({"level_m": v / 10})[1] for v in range(20))
+    noisy = MedianFilter(5, tolerances={"level_m": 0.05})
+    signal = [1.0, 1.02, 0.98, 1.01, 0.99, 1.03, 0.97, 1.0]
+    assert not any(noisy.update_flagged({"level_m": v})[1] for v in signal)
+
+
+def test_a_spike_within_the_tolerance_is_not_flagged() -> None:
+    median = MedianFilter(3, tolerances={"level_m": 0.5})
+    flagged = [median.update_flagged({"level_m": v})[1] for v in (1.0, 1.0, 1.4, 1.0, 1.0, 1.6)]
+    assert flagged == [frozenset()] * 5 + [{"level_m"}]
+
+
+def test_window_of_one_never_flags() -> None:
+    median = MedianFilter(1)
+    assert not any(median.update_flagged({"level_m": v})[1] for v in (1.0, 9.0, 1.0))
+
+
 @pytest.mark.parametrize("window", [0, 2, -1])
 def test_median_window_must_be_odd_and_positive(window: int) -> None:
     with pytest.raises(ValueError, match="odd"):

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent import Backoff, EdgeSettings, TokenBucket, cloud_acl, device_acl, gateway_acl
+from edge_agent import (
+    Backoff,
+    Secret,
+    TokenBucket,
+    cloud_acl,
+    device_acl,
+    gateway_acl,
+    load_edge_settings,
+)
 from telemetry_core.errors import ConfigError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device
-from telemetry_core.settings import load_settings
 
 
 def test_backoff_is_jittered_capped_and_resets() -> None:
@@ -52,17 +59,46 @@ def test_settings_need_exactly_one_mode(tmp_path: Path) -> None:
     path = tmp_path / "edge.toml"
     path.write_text('[edge]\ndevice_id = "dr-jj-000001"\ngateway_id = "gw-jj-01"\n')
     with pytest.raises(ConfigError, match="exactly one"):
-        load_settings(EdgeSettings, path)
+        load_edge_settings(path)
 
 
-def test_settings_refuse_bad_defaults_and_placeholder_secrets(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mqtt", "edge", "needle"),
+    [
+        ('password = "changeme"', "", "placeholder"),
+        ("", "[edge.defaults]\nmedian_window = 2", "odd"),
+        ("", "replay_rate_per_s = 0", "replay_rate_per_s"),
+        ('url = "http://x"', "", "mqtt://host"),
+        ("bogus = 1", "", "bogus"),
+        ("", 'district = "Jiao Jiang"', "pinyin"),
+        ("", 'driver = "my driver"', "package.module:factory"),
+    ],
+)
+def test_settings_refuse_bad_values_and_placeholder_secrets(
+    tmp_path: Path, mqtt: str, edge: str, needle: str
+) -> None:
     path = tmp_path / "edge.toml"
-    path.write_text(
-        '[mqtt]\npassword = "changeme"\n[edge]\ndevice_id = "dr-jj-000001"\n'
-        "[edge.defaults]\nmedian_window = 2\n"
-    )
-    with pytest.raises(ConfigError) as info:
-        load_settings(EdgeSettings, path)
-    assert "placeholder" in str(info.value)
-    assert "odd" in str(info.value)
+    path.write_text(f'[mqtt]\n{mqtt}\n[edge]\ndevice_id = "dr-jj-000001"\n{edge}\n')
+    with pytest.raises(ConfigError, match=needle) as info:
+        load_edge_settings(path, environ={})
     assert "changeme" not in str(info.value)
+
+
+def test_environment_overrides_the_file_and_secrets_stay_hidden(tmp_path: Path) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n[edge]\ndevice_id = "dr-jj-000001"\n')
+    environ = {
+        "XIUHUA_MQTT__URL": "mqtts://127.0.0.1:8883",
+        "XIUHUA_MQTT__PASSWORD": "s3cr3t-Pa55",
+        "XIUHUA_EDGE__MAX_INFLIGHT": "7",
+        "XIUHUA_EDGE__DEFAULTS__DEADBANDS": '{"level_m": 0.02}',
+        "XIUHUA_INGEST__GROUP": "not ours: ignored",
+        "PATH": "/usr/bin",
+    }
+    settings = load_edge_settings(path, environ=environ)
+    assert (settings.mqtt.port, settings.mqtt.use_tls) == (8883, True)
+    assert settings.edge.max_inflight == 7
+    assert settings.edge.defaults.deadbands == {"level_m": 0.02}
+    assert settings.mqtt.password == Secret("s3cr3t-Pa55")
+    assert "s3cr3t" not in repr(settings)
+    assert "s3cr3t" not in str(settings.mqtt.password)

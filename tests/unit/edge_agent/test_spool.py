@@ -35,6 +35,18 @@ def test_full_spool_drops_oldest_routine_first_and_counts(tmp_path: Path) -> Non
     assert spool.drop_counts() == {"dev-a": {"routine": 2}}
 
 
+def test_rows_awaiting_a_puback_are_never_evicted_nor_counted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", SpoolLimits(max_rows=3, max_age_s=50.0))
+    ids = spool.put_many([_row(n) for n in range(3)], 100.0)
+    spool.put_many([_row(3), _row(4)], 100.0, keep={ids[0], ids[1]})
+    # The oldest rows not in flight (t/2, t/3) went instead of t/0 and t/1.
+    assert [r.topic for r in spool.between(0, 99, 10)] == ["t/0", "t/1", "t/4"]
+    assert spool.drop_counts() == {"dev-a": {"routine": 2}}
+    spool.put_many([_row(5, at_s=200.0)], 200.0, keep={ids[0]})  # t/1, t/3, t/4 too old now
+    assert [r.topic for r in spool.between(0, 99, 10)] == ["t/0", "t/5"]
+    assert spool.drop_counts() == {"dev-a": {"routine": 4}}
+
+
 def test_events_go_only_when_no_routine_reading_is_left(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.db", SpoolLimits(max_rows=2))
     spool.put_many([_row(n, Priority.EVENT) for n in range(3)], 100.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from xiuhua.services import (
     Mosquitto,
     MosquittoConfig,
     Supervisor,
+    TlsFiles,
     WaitTimeoutError,
+    make_test_certificates,
     quote_ident,
     render_influxdb_conf,
     render_mosquitto_conf,
@@ -34,7 +37,7 @@ EXPECTED_EXPORTS = {
     "InfluxConfig", "InfluxDB", "LocalServer", "Mosquitto", "MosquittoConfig", "Supervisor",
     "VictoriaMetrics", "WaitTimeoutError", "free_port", "mqtt_answers", "quote_ident",
     "render_influxdb_conf", "render_mosquitto_conf", "settings_env", "settings_toml",
-    "victoria_argv", "wait_until",
+    "victoria_argv", "wait_until", "TlsFiles", "make_test_certificates",
 }  # fmt: skip
 
 
@@ -336,7 +339,9 @@ def test_services_up_refuses_a_file_as_data_dir(tmp_path: Path) -> None:
     a_file.write_text("x", encoding="utf-8")
     result = CliRunner().invoke(app, ["up", "--data-dir", str(a_file)])
     assert result.exit_code == 2
-    assert "is a file" in result.output
+    # The error may be drawn in a box and wrapped to the terminal's width: compare the words.
+    words = " ".join(result.output.replace("│", " ").split())
+    assert "is a file" in words
 
 
 def test_services_help_names_the_up_command() -> None:
@@ -344,3 +349,54 @@ def test_services_help_names_the_up_command() -> None:
     assert result.exit_code == 0
     assert "up" in result.output
     assert "127.0.0.1" in result.output
+
+
+def test_mosquitto_conf_with_a_tls_listener_puts_its_files_after_it(tmp_path: Path) -> None:
+    tls = TlsFiles(tmp_path / "ca.crt", tmp_path / "server.crt", tmp_path / "server.key")
+    config = MosquittoConfig(
+        port=41000, data_dir=tmp_path, run_as_user="xh", tls_port=41001, tls=tls
+    )
+    lines = _conf_lines(config)
+    assert "listener 41000 127.0.0.1" in lines
+    tail_lines = lines[lines.index("listener 41001 127.0.0.1") :]
+    assert tail_lines == [
+        "listener 41001 127.0.0.1",
+        f"cafile {tls.ca_file}",
+        f"certfile {tls.cert_file}",
+        f"keyfile {tls.key_file}",
+    ]
+    assert not any("cafile" in line for line in _conf_lines(MosquittoConfig(41000, tmp_path, "xh")))
+
+
+@pytest.mark.parametrize(
+    ("tls_port", "with_files", "match"),
+    [(41001, False, "both tls files and tls_port"), (None, True, "both tls files"),
+     (41000, True, "other than 41000"), (70000, True, "TCP port other")],
+)  # fmt: skip
+def test_mosquitto_tls_listener_needs_files_and_its_own_port(
+    tmp_path: Path, tls_port: int | None, with_files: bool, match: str
+) -> None:
+    tls = TlsFiles(tmp_path / "a", tmp_path / "b", tmp_path / "c") if with_files else None
+    with pytest.raises(ServiceError, match=match):
+        MosquittoConfig(41000, tmp_path, "xh", tls_port=tls_port, tls=tls)
+
+
+def test_a_broker_without_tls_has_no_tls_url(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match="no TLS listener"):
+        _ = Mosquitto(tmp_path, port=41000).tls_url
+
+
+def test_test_certificates_verify_against_their_own_ca_only(tmp_path: Path) -> None:
+    mine, other = make_test_certificates(tmp_path / "a"), make_test_certificates(tmp_path / "b")
+
+    def verifies(ca: Path, cert: Path) -> bool:
+        argv = ["openssl", "verify", "-CAfile", str(ca), str(cert)]
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+
+    assert verifies(mine.ca_file, mine.cert_file)
+    assert not verifies(other.ca_file, mine.cert_file)
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", str(mine.cert_file)],
+        capture_output=True, check=True, text=True,
+    ).stdout  # fmt: skip
+    assert "IP Address:127.0.0.1" in text
