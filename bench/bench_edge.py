@@ -1,8 +1,7 @@
 """Edge agent benchmark: prints figures, asserts nothing about speed.
 
 1. One device sampling at 1 Hz (a real process against a real Mosquitto): RSS and CPU share,
-   through three entry points: ``python -m edge_agent`` (the device entry), the ``xiuhua edge``
-   command module alone (what a lazy ``xiuhua.cli`` would cost), and ``python -m xiuhua edge``.
+   through both entry points: ``python -m edge_agent`` (the device entry) and ``xiuhua edge``.
 2. Replay of a 100,000-message backlog: messages per second until every PUBACK is in.
 3. One gateway process hosting 1,000 devices: RSS, CPU and message rate.
 
