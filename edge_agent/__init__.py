@@ -6,7 +6,7 @@ with MQTT v5 QoS 1 and deletes it only on PUBACK; it replays its backlog after o
 remote config and commands, and announces itself with a retained birth and last will.
 """
 
-from edge_agent._agent import EdgeAgent, GatewayStatus, ReplayPolicy, mark_historical
+from edge_agent._agent import LINK_DOWN_REASON, EdgeAgent, GatewayStatus, mark_historical
 from edge_agent._build import build_agent, build_runtimes, device_will, gateway_status, serve
 from edge_agent._config import (
     AgentConfig,
@@ -26,6 +26,7 @@ from edge_agent._main import (
     summary,
 )
 from edge_agent._pacing import Backoff, TokenBucket
+from edge_agent._replay import ReplayPolicy
 from edge_agent._security import cloud_acl, device_acl, gateway_acl
 from edge_agent._settings import (
     EdgeSection,
@@ -50,6 +51,7 @@ from edge_agent._transport import (
 from edge_agent.errors import AgentConfigError, EdgeError, SpoolError, TransportError
 
 __all__ = [
+    "LINK_DOWN_REASON",
     "AgentConfig",
     "AgentConfigError",
     "Backoff",

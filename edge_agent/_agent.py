@@ -8,19 +8,23 @@ after the restart (a duplicate at worst, with the same device, boot, seq and ts)
 were waiting in the spool when a connection came up are *historical*: they are replayed oldest
 first, marked ``historical: true``, through a token bucket, so a district coming back after an
 outage does not flood the broker, while live readings still flow.
+
+A device's own link counts too: when its driver (a :class:`telemetry_core.driver.LinkProbe`)
+says the link is down, the device keeps sampling but its messages stay in the spool, and its
+retained status says ``offline`` (as its last will would); when the link is back, its birth is
+published and its backlog replayed the same way, for that device alone (see ``_replay``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import msgspec
 import structlog
 
 from edge_agent._device import CommandOutcome, DeviceRuntime, Outgoing
-from edge_agent._pacing import TokenBucket
+from edge_agent._replay import IDLE_WAIT_S, Replay, ReplayPolicy
 from edge_agent._spool import NewRow, Spool, SpoolRow
 from edge_agent._transport import (
     Connected,
@@ -37,23 +41,11 @@ from telemetry_core.topics import Channel, parse_topic
 
 log = structlog.get_logger()
 
-_IDLE_WAIT_S = 1.0
+LINK_DOWN_REASON = "link_down"
+"""``reason`` of the ``offline`` status published for a device whose own link is down."""
 
 GatewayStatus = Callable[[str, str], tuple[str, bytes]]
 """``(state, reason) -> (topic, payload)`` of a gateway's own retained status."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayPolicy:
-    """How fast the backlog is replayed and how many messages may await a PUBACK."""
-
-    rate_per_s: float = 100.0
-    burst: int = 100
-    max_inflight: int = 100
-    batch: int = 256
-    # A gateway samples devices due within this window together: one spool commit (one fsync)
-    # for many readings instead of one each. Readings may come this much early.
-    coalesce_s: float = 0.25
 
 
 class EdgeAgent:
@@ -80,12 +72,11 @@ class EdgeAgent:
         self._gateway = gateway
         # Waits are computed in the clock's seconds; an accelerated clock needs shorter real waits.
         self._speed = speed
-        self._bucket = TokenBucket(self._policy.rate_per_s, self._policy.burst, clock.monotonic_s())
+        self._replay = Replay(self._policy, clock.monotonic_s())
         self._connected = False
         self._inflight: dict[int, int] = {}  # mid -> spool row id
         self._submitted: set[int] = set()  # row ids paho holds (it resends them after reconnects)
-        self._ceiling = 0  # rows up to here were waiting when the connection came up
-        self._cursor = 0  # last historical row handed over
+        self._down: set[str] = set()  # devices whose own link is down (their rows stay put)
         self._status_mids: set[int] = set()
         self.sent_live = 0
         self.sent_historical = 0
@@ -99,6 +90,11 @@ class EdgeAgent:
     def backlog(self) -> int:
         """Messages in the spool, sent or not, awaiting a PUBACK."""
         return len(self._spool)
+
+    @property
+    def links_down(self) -> frozenset[str]:
+        """Devices whose own link (per their driver's link probe) is down now."""
+        return frozenset(self._down)
 
     @property
     def devices(self) -> Sequence[DeviceRuntime]:
@@ -169,15 +165,18 @@ class EdgeAgent:
 
     def _on_connected(self, event: Connected) -> None:
         self._connected = True
-        self._ceiling = self._spool.max_id()
-        self._cursor = 0
+        ceiling = self._spool.max_id()
+        self._replay.restart_all(ceiling)
         log.info("mqtt_connected", session_present=event.session_present, backlog=len(self._spool))
         self._publish_gateway_status("online", "")
         for device in self._devices.values():
-            self._publish_status(device, "online")
+            if device.device_id in self._down:
+                self._publish_status(device, "offline", LINK_DOWN_REASON)
+            else:
+                self._publish_status(device, "online")
         ids = self._spool.take_drops(self._drop_report_row, self._clock.now_s(), self._submitted)
         if ids:
-            self._send_live(self._spool.between(self._ceiling, max(ids), len(ids)))
+            self._send_live(self._spool.between(ceiling, max(ids), len(ids)))
 
     def _on_disconnected(self, event: Disconnected) -> None:
         if self._connected:
@@ -233,15 +232,32 @@ class EdgeAgent:
         horizon_s = now_s + self._policy.coalesce_s
         for device in self._devices.values():
             if device.next_due_s <= horizon_s:
+                changed = device.check_link()
+                if changed is not None:
+                    self._on_link_changed(device, up=changed)
                 out.extend(device.sample())
                 interval_s = device.config.config.interval_s
                 # Keep the cadence, but never burst to catch up after a stall.
                 device.next_due_s = max(device.next_due_s + interval_s, now_s + interval_s / 2)
         return out
 
+    def _on_link_changed(self, device: DeviceRuntime, *, up: bool) -> None:
+        device_id = device.device_id
+        if up:
+            self._down.discard(device_id)
+            # Everything stored so far is its backlog; what it samples from now on goes live.
+            self._replay.restart_device(device_id, self._spool.max_id())
+            log.info("device_link_up", device_id=device_id)
+        else:
+            self._down.add(device_id)
+            self._replay.forget_device(device_id)
+            log.warning("device_link_down", device_id=device_id)
+        if self._connected:
+            self._publish_status(device, *(("online", "") if up else ("offline", LINK_DOWN_REASON)))
+
     def _until_next_sample_s(self) -> float:
         earliest = min(d.next_due_s for d in self._devices.values())
-        return max(0.0, min(_IDLE_WAIT_S, earliest - self._clock.monotonic_s()))
+        return max(0.0, min(IDLE_WAIT_S, earliest - self._clock.monotonic_s()))
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -253,45 +269,38 @@ class EdgeAgent:
             NewRow(o.device_id, o.channel.value, o.topic, o.priority, now_s, encode(o.message))
             for o in outgoing
         ]
-        ids = self._spool.put_many(rows, now_s, self._submitted, keep_new=self._connected)
-        if self._connected:
-            stored = dict(zip(ids, rows, strict=True))
-            self._send_live(
-                [
-                    SpoolRow(i, r.device_id, r.channel, r.topic, r.priority, r.created_s, r.payload)
-                    for i, r in stored.items()
-                ]
-            )
+        # A device whose own link is down keeps its messages in the spool (evictable, as
+        # offline messages are); the rest go out at once and are kept from eviction meanwhile.
+        live = [self._connected and r.device_id not in self._down for r in rows]
+        ids = self._spool.put_many(rows, now_s, self._submitted, keep_new=live)
+        self._send_live(
+            [
+                SpoolRow(i, r.device_id, r.channel, r.topic, r.priority, r.created_s, r.payload)
+                for i, r, send in zip(ids, rows, live, strict=True)
+                if send
+            ]
+        )
 
     def _send_live(self, rows: Sequence[SpoolRow]) -> None:
         for row in rows:
-            self._submit(row, row.payload)
-            self.sent_live += 1
+            if row.device_id not in self._down:
+                self._submit(row, row.payload)
+                self.sent_live += 1
 
     def _pump_replay(self) -> float:
-        if not self._connected or self._cursor >= self._ceiling:
-            return _IDLE_WAIT_S
-        room = self._policy.max_inflight - len(self._inflight)
-        if room <= 0:
-            return _IDLE_WAIT_S  # a PUBACK event will wake the loop
-        granted = self._bucket.take(min(room, self._policy.batch), self._clock.monotonic_s())
-        if granted:
-            self._replay(granted)
-        if self._cursor >= self._ceiling:
-            log.info("replay_done", sent_historical=self.sent_historical, backlog=len(self._spool))
-            return _IDLE_WAIT_S
-        return max(0.001, self._bucket.wait_s(self._clock.monotonic_s()))
-
-    def _replay(self, count: int) -> None:
-        rows = self._spool.between(self._cursor, self._ceiling, count)
-        if not rows:
-            self._cursor = self._ceiling
-            return
+        if not self._connected:
+            return IDLE_WAIT_S
+        rows, wait_s = self._replay.take(
+            self._spool,
+            self._policy.max_inflight - len(self._inflight),
+            self._down,
+            self._submitted,
+            self._clock.monotonic_s(),
+        )
         for row in rows:
-            if row.id not in self._submitted:
-                self._submit(row, mark_historical(row))
-                self.sent_historical += 1
-        self._cursor = rows[-1].id
+            self._submit(row, mark_historical(row))
+            self.sent_historical += 1
+        return wait_s
 
     def _submit(self, row: SpoolRow, payload: bytes) -> None:
         mid = self._transport.publish(row.topic, payload)

@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from edge_agent._agent import EdgeAgent, GatewayStatus, ReplayPolicy
+from edge_agent._agent import EdgeAgent, GatewayStatus
 from edge_agent._config import ConfigStore
 from edge_agent._device import DeviceRuntime, new_boot_id
 from edge_agent._pacing import Backoff
+from edge_agent._replay import ReplayPolicy
 from edge_agent._settings import EdgeSettings
 from edge_agent._spool import Spool
 from edge_agent._transport import PahoTransport, Transport, WillFactory

@@ -15,7 +15,7 @@ from edge_agent._filters import Crossing, ExceptionReporter, MedianFilter, Thres
 from edge_agent._spool import Priority
 from edge_agent.errors import AgentConfigError
 from telemetry_core.clock import Clock, now_ms
-from telemetry_core.driver import DriverError, SensorDriver
+from telemetry_core.driver import DriverError, LinkProbe, SensorDriver
 from telemetry_core.errors import RejectedMessage
 from telemetry_core.kinds import DeviceKind, kind_spec
 from telemetry_core.schema import (
@@ -84,6 +84,10 @@ class DeviceRuntime:
         self._firmware = firmware
         self._metrics = frozenset(kind_spec(topic.kind).metrics)
         self._faulted = False
+        # Checked once: an isinstance test against a runtime Protocol is too slow per sample.
+        self._probe = driver if isinstance(driver, LinkProbe) else None
+        self._probe_failing = False
+        self.link_up = True
         self.birth_reason = ""
         self.boot_id = ""
         self.seq = 0
@@ -139,6 +143,30 @@ class DeviceRuntime:
             config_version=self._config.version,
             reason=reason,
         )
+
+    # -- the device's own link ------------------------------------------------------------------
+
+    def check_link(self) -> bool | None:
+        """Ask the driver whether the device's link works; the new state if it changed, else None.
+
+        Drivers without a :class:`LinkProbe` are always up. A probe that raises
+        :class:`DriverError` counts as up: the spool keeps every message either way, and a
+        broken probe must not silence a device that may well be reachable.
+        """
+        if self._probe is None:
+            return None
+        try:
+            up = bool(self._probe.link_up(self._clock.now_s()))
+            self._probe_failing = False
+        except DriverError as exc:
+            if not self._probe_failing:
+                log.warning("link_probe_failed", device_id=self.device_id, detail=exc.detail)
+            self._probe_failing = True
+            up = True
+        if up == self.link_up:
+            return None
+        self.link_up = up
+        return up
 
     # -- sampling ----------------------------------------------------------------------------
 

@@ -32,10 +32,22 @@ from telemetry_core.registry import Device, load_registry
 DriverFactory = Callable[[Device, Clock], SensorDriver]
 
 
-def agent_clock(settings: EdgeSettings) -> Clock:
-    """The wall clock, or a faster simulated one when ``edge.sim_speed`` is not 1."""
-    speed = settings.edge.sim_speed
-    return SystemClock() if speed == 1.0 else ScaledClock(speed)
+def agent_clock(
+    settings: EdgeSettings, start_s: float | None = None, base: Clock | None = None
+) -> Clock:
+    """The wall clock (``base``, the system's by default); or simulated time when
+    ``edge.sim_speed`` or ``edge.sim_start`` ask for it.
+
+    Simulated time (a :class:`ScaledClock` over ``base``) starts at ``start_s`` when given (a
+    caller that already resolved ``edge.sim_start``, to start a simulation at the same instant),
+    else at ``edge.sim_start``, and runs ``edge.sim_speed`` times faster than ``base``.
+    """
+    edge = settings.edge
+    wall = base or SystemClock()
+    if not edge.simulated_time:
+        return wall
+    begin_s = edge.sim_start_s(wall.now_s()) if start_s is None else start_s
+    return ScaledClock(edge.sim_speed, begin_s, wall)
 
 
 def configured_devices(settings: EdgeSettings) -> list[Device] | None:
@@ -81,11 +93,12 @@ def summary(agent: EdgeAgent, settings: EdgeSettings) -> str:
     first = agent.devices[0]
     config = first.config.config
     tls = f"on (CA {mqtt.ca_file or 'system'})" if mqtt.use_tls else "off"
+    start = f", simulated time from {edge.sim_start}" if edge.simulated_time else ""
     return "\n".join(
         [
             (
                 f"xiuhua edge: {mode}, {len(agent.devices)} device(s), driver {edge.driver} "
-                f"(scenario {edge.scenario}, speed x{edge.sim_speed:g})"
+                f"(scenario {edge.scenario}, speed x{edge.sim_speed:g}{start})"
             ),
             (
                 f"  broker   {mqtt.url} as {mqtt.username or '(anonymous)'}, TLS {tls}, QoS 1, "

@@ -52,6 +52,11 @@ class TokenBucket:
         self._tokens -= granted
         return max(granted, 0)
 
+    def available(self, now_s: float) -> int:
+        """Whole tokens that :meth:`take` would grant at ``now_s``, without taking them."""
+        self._refill(now_s)
+        return max(int(self._tokens), 0)
+
     def wait_s(self, now_s: float) -> float:
         """Seconds until at least one token is available."""
         self._refill(now_s)

@@ -1,10 +1,10 @@
 """Settings of ``xiuhua edge``: ``[mqtt]``, ``[registry]``, ``[log]`` and ``[edge]``.
 
 The same TOML file and ``XIUHUA_<SECTION>__<KEY>`` environment overrides as every Xiuhua entry
-point (``telemetry_core.settings``), read with msgspec instead of pydantic-settings: the agent
-runs on small devices, and pydantic plus pydantic-settings cost ~20 MB resident, half the
-agent's memory goal. Precedence, highest first: environment, TOML file, defaults. ``[influx]``
-is accepted (a shared settings file may carry it) and ignored.
+point, by the same rules (``telemetry_core.config_rules``: layering, placeholder secrets, MQTT
+URLs), validated with msgspec instead of pydantic: the agent runs on small devices, and pydantic
+costs ~20 MB resident, half the agent's memory goal. Precedence, highest first: environment,
+TOML file, defaults. ``[influx]`` is accepted (a shared settings file may carry it) and ignored.
 
 One device per process names ``device_id`` (its district and kind come from the fleet file in
 ``[registry]`` or from ``district``/``kind`` here). Gateway mode names ``gateway_id`` and hosts
@@ -13,27 +13,29 @@ every device of the fleet file (optionally one district) over one MQTT connectio
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tomllib
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
 from edge_agent._config import AgentConfig
 from edge_agent._spool import SpoolLimits
+from telemetry_core.config_rules import (
+    MqttUrlMixin,
+    is_placeholder,
+    mqtt_endpoint,
+    parse_sim_start,
+    read_layers,
+)
 from telemetry_core.errors import ConfigError, ContractError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.topics import check_device_id, check_district
 
-ENV_PREFIX: Final = "XIUHUA_"
 _DRIVER_PATTERN: Final = r"^(sim|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
-# The same list as telemetry_core.settings: a copied secret template must not reach a broker.
-_PLACEHOLDERS: Final = frozenset({"changeme", "change-me", "password", "secret", "xxx", "todo"})
 
 
 class Secret:
@@ -62,7 +64,9 @@ class Secret:
 
 
 # Every section forbids unknown keys, so typos fail loudly.
-class MqttSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class MqttSection(
+    msgspec.Struct, MqttUrlMixin, frozen=True, kw_only=True, forbid_unknown_fields=True
+):
     """How to reach the broker (the shape of ``telemetry_core.settings.MqttSettings``)."""
 
     url: str = "mqtt://127.0.0.1:1883"
@@ -74,28 +78,9 @@ class MqttSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     ca_file: Path | None = None
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"mqtt.url {self.url!r}: want mqtt://host:port or mqtts://host:port")
-        secret = self.password.get_secret_value() if self.password else None
-        if secret is not None and secret.strip().lower() in _PLACEHOLDERS:
+        mqtt_endpoint(self.url)  # ValueError naming the URL; msgspec reports it at $.mqtt
+        if self.password is not None and is_placeholder(self.password.get_secret_value()):
             raise ValueError("mqtt.password is a placeholder; set a real secret")
-
-    @property
-    def host(self) -> str:
-        """The broker's host name."""
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        """The broker's port (1883, or 8883 for mqtts, when not given)."""
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-
-    @property
-    def use_tls(self) -> bool:
-        """Whether to speak TLS: ``tls = true`` or an ``mqtts://`` URL."""
-        return self.tls or urlsplit(self.url).scheme == "mqtts"
 
 
 class RegistrySection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -126,6 +111,8 @@ class EdgeSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     seed: int = 1
     sim_fleet_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 100
     sim_speed: Annotated[float, msgspec.Meta(gt=0.0, le=10_000.0)] = 1.0
+    # When simulated time starts: "now", "-6h" (before now) or an ISO 8601 time with a zone.
+    sim_start: str = "now"
     state_dir: Path = Path("edge-state")
     spool_max_rows: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
     spool_max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 256 * 1024 * 1024
@@ -154,6 +141,19 @@ class EdgeSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             raise ValueError(f"edge.driver {self.driver!r}: want 'sim' or 'package.module:factory'")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        try:
+            parse_sim_start(self.sim_start, time.time())
+        except ValueError as exc:
+            raise ValueError(f"edge.sim_start {exc}") from exc
+
+    @property
+    def simulated_time(self) -> bool:
+        """Whether the agent runs on simulated time (a speed other than 1, or a set start)."""
+        return self.sim_speed != 1.0 or self.sim_start.strip() != "now"
+
+    def sim_start_s(self, now_s: float) -> float:
+        """Epoch seconds at which simulated time starts, ``now_s`` being the wall clock now."""
+        return parse_sim_start(self.sim_start, now_s)
 
     @property
     def spool_path(self) -> Path:
@@ -184,54 +184,13 @@ def load_edge_settings(
     config_path: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> EdgeSettings:
     """Settings from ``config_path`` (optional) and ``XIUHUA_*`` variables; ``ConfigError`` else."""
-    data = _read_toml(config_path) if config_path is not None else {}
-    _apply_env(data, os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    data = read_layers(config_path, env, sections=EdgeSettings.__struct_fields__)
     try:
         return msgspec.convert(data, EdgeSettings, strict=False, dec_hook=_decode_custom)
     except msgspec.ValidationError as exc:
         source = str(config_path) if config_path else "environment"
         raise ConfigError(f"{source}: {exc}") from exc
-
-
-def _read_toml(config_path: Path) -> dict[str, Any]:
-    try:
-        with config_path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{config_path}: no such settings file") from exc
-    except OSError as exc:
-        raise ConfigError(f"{config_path}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
-
-
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Merge ``XIUHUA_SECTION__KEY[__SUBKEY]`` into ``data``; other sections are not ours."""
-    sections = set(EdgeSettings.__struct_fields__)
-    for name, raw in sorted(environ.items()):
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        path = name[len(ENV_PREFIX) :].lower().split("__")
-        if len(path) < 2 or path[0] not in sections or not all(path):
-            continue
-        target = data
-        for part in path[:-1]:
-            nested = target.setdefault(part, {})
-            if not isinstance(nested, dict):
-                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a table")
-            target = nested
-        target[path[-1]] = _env_value(name, raw)
-
-
-def _env_value(name: str, raw: str) -> Any:
-    # Tables and arrays come as JSON (as pydantic-settings reads them); scalars stay strings and
-    # are converted to the field's type by msgspec (strict=False), so "30" is an int for an int.
-    if raw.lstrip()[:1] in ("{", "["):
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{name}: not valid JSON: {exc}") from exc
-    return raw
 
 
 def _decode_custom(type_: type, value: object) -> object:

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_by_priority ON outbox (priority, id);
 CREATE INDEX IF NOT EXISTS outbox_by_age ON outbox (created_s);
+CREATE INDEX IF NOT EXISTS outbox_by_device ON outbox (device_id, id);
 CREATE TABLE IF NOT EXISTS drops (
     device_id TEXT NOT NULL,
     cause TEXT NOT NULL,
@@ -144,20 +145,24 @@ class Spool:
         now_s: float,
         keep: Collection[int] = (),
         *,
-        keep_new: bool = False,
+        keep_new: bool | Sequence[bool] = False,
     ) -> list[int]:
         """Store ``rows`` in one transaction, then apply the bounds; the new ids in order.
 
-        ``keep`` are ids awaiting a PUBACK (and with ``keep_new`` the new rows, about to be
-        sent): the bounds never evict them, because they may well arrive, and a message that
-        arrived must not be counted as dropped. The spool may therefore exceed its bounds by
-        the number of messages in flight.
+        ``keep`` are ids awaiting a PUBACK, and ``keep_new`` says which new rows are about to be
+        sent (all, none, or one flag per row): the bounds never evict them, because they may
+        well arrive, and a message that arrived must not be counted as dropped. The spool may
+        therefore exceed its bounds by the number of messages in flight.
         """
         if not rows:
             return []
+        flags = [keep_new] * len(rows) if isinstance(keep_new, bool) else list(keep_new)
+        if len(flags) != len(rows):
+            raise ValueError(f"keep_new has {len(flags)} flags for {len(rows)} rows")
         with self._transaction():
             ids = [self._insert(row) for row in rows]
-            self._enforce(now_s, {*keep, *ids} if keep_new else keep)
+            sending = [i for i, flag in zip(ids, flags, strict=True) if flag]
+            self._enforce(now_s, {*keep, *sending} if sending else keep)
         return ids
 
     def delete(self, ids: Iterable[int]) -> None:
@@ -181,13 +186,21 @@ class Spool:
         with self._transaction():
             self._count_drop(device_id, "refused", count)
 
-    def between(self, after_id: int, up_to_id: int, limit: int) -> list[SpoolRow]:
-        """Stored rows with ``after_id < id <= up_to_id``, oldest first."""
-        cursor = self._db.execute(
-            "SELECT id, device_id, channel, topic, priority, created_s, payload FROM outbox "
-            "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
-            (after_id, up_to_id, limit),
-        )
+    def between(
+        self, after_id: int, up_to_id: int, limit: int, device_id: str | None = None
+    ) -> list[SpoolRow]:
+        """Stored rows with ``after_id < id <= up_to_id`` (of one device if given), oldest first."""
+        columns = "SELECT id, device_id, channel, topic, priority, created_s, payload FROM outbox"
+        if device_id is None:
+            cursor = self._db.execute(
+                f"{columns} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                (after_id, up_to_id, limit),
+            )
+        else:
+            cursor = self._db.execute(
+                f"{columns} WHERE device_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+                (device_id, after_id, up_to_id, limit),
+            )
         return [SpoolRow(r[0], r[1], r[2], r[3], Priority(r[4]), r[5], r[6]) for r in cursor]
 
     def max_id(self) -> int:

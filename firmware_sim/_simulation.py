@@ -87,6 +87,11 @@ class FleetSimulation:
             )
             for n, o in enumerate(scenario.outages)
         ]
+        # Per device, the outage entries that cut it: a link probe per sample stays O(entries).
+        self._cuts: dict[str, list[Selection]] = {}
+        for sel, cut_ids in self._outages:
+            for device_id in cut_ids:
+                self._cuts.setdefault(device_id, []).append(sel)
 
     def _outage_mask(self, sel: Selection, n: int) -> np.ndarray:
         masks = [
@@ -218,6 +223,12 @@ class FleetSimulation:
                 cut |= ids
         return cut
 
+    def link_up(self, device_id: str, at_s: float) -> bool:
+        """Whether ``device_id``'s network link works at ``at_s`` (no outage holds it)."""
+        rel_s = at_s - self.start_s
+        period_s = self.scenario.duration_s
+        return not any(active(sel, rel_s, period_s) for sel in self._cuts.get(device_id, ()))
+
     def drivers(self) -> list[SimulatedDriver]:
         """One :class:`SensorDriver` per device, sharing this simulation."""
         return [SimulatedDriver(self, d) for d in self._devices]
@@ -261,7 +272,11 @@ class FleetSimulation:
 
 
 class SimulatedDriver:
-    """A :class:`telemetry_core.driver.SensorDriver` for one simulated device."""
+    """A :class:`telemetry_core.driver.SensorDriver` for one simulated device.
+
+    It is also a :class:`telemetry_core.driver.LinkProbe`: the scenario's network outages cut
+    its link, so an edge agent hosting it holds its messages back as a real device would.
+    """
 
     def __init__(self, sim: FleetSimulation, device: Device) -> None:
         self._sim = sim
@@ -285,3 +300,7 @@ class SimulatedDriver:
     def read(self, at_s: float) -> Mapping[str, float]:
         """Read every sensor at ``at_s``; ``DriverError`` when the device's read fails."""
         return self._sim.read_device(self.device.device_id, at_s)
+
+    def link_up(self, at_s: float) -> bool:
+        """Whether this device's network link works at ``at_s`` (scenario outages cut it)."""
+        return self._sim.link_up(self.device.device_id, at_s)

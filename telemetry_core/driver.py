@@ -2,6 +2,10 @@
 
 Real firmware implements it over Modbus, ADCs or serial lines; ``firmware_sim`` implements it with
 physics. The edge agent only knows this protocol, so the same agent code runs against both.
+
+A driver may also implement :class:`LinkProbe`, an optional capability: whether the device's
+own uplink (its modem, its cellular cell) works now. The agent asks it before each sample and
+keeps a device's messages in its spool while the link is down.
 """
 
 from __future__ import annotations
@@ -42,5 +46,25 @@ class SensorDriver(Protocol):
 
         Returns finite values keyed by metric name; a sensor that cannot be read is left out or,
         when the whole device fails, :class:`DriverError` is raised.
+        """
+        ...
+
+
+@runtime_checkable
+class LinkProbe(Protocol):
+    """Optional driver capability: whether this device's own network uplink works.
+
+    A real driver answers from its modem's registration state; the simulator from its scenario's
+    network outages. While it says down, the agent keeps the device's messages in its spool and
+    publishes nothing for it; when it comes back they are replayed, marked historical, in order.
+    A driver without it is taken to be always up (the MQTT connection is then the only link).
+    """
+
+    def link_up(self, at_s: float) -> bool:
+        """Whether the device can reach the network at ``at_s`` (epoch seconds, UTC).
+
+        Called once per sample, so it must be cheap; it should not raise (a
+        :class:`DriverError` from it is logged and the link taken to be up, because the agent's
+        spool keeps the messages either way).
         """
         ...

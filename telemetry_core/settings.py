@@ -1,27 +1,47 @@
 """Settings: one TOML file, every key overridable by ``XIUHUA_<SECTION>__<KEY>`` variables.
 
 Each component composes its own settings model from these sections by subclassing
-:class:`XiuhuaSettings` and adding a section of its own. Precedence, highest first: environment,
-TOML file, defaults. Secrets are ``SecretStr`` and never printed; placeholder secrets are refused.
+:class:`XiuhuaSettings` and adding a section of its own, and builds it with
+:func:`load_settings`. Precedence, highest first: environment, TOML file, defaults. Secrets are
+``SecretStr`` and never printed; placeholder secrets are refused.
+
+The rules themselves (layering, placeholders, MQTT URLs) live in
+:mod:`telemetry_core.config_rules`, which the edge agent's pydantic-free settings share.
 """
 
 from __future__ import annotations
 
-import tomllib
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from telemetry_core.config_rules import (
+    MqttUrlMixin,
+    is_placeholder,
+    mqtt_endpoint,
+    read_layers,
+    read_toml,
+)
 from telemetry_core.errors import ConfigError
 
-_PLACEHOLDERS = frozenset({"changeme", "change-me", "password", "secret", "xxx", "todo"})
+__all__ = [
+    "InfluxSettings",
+    "LogSettings",
+    "MqttSettings",
+    "RegistrySettings",
+    "Section",
+    "XiuhuaSettings",
+    "load_settings",
+    "read_toml",
+]
 
 
 def _refuse_placeholder(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+    if value is not None and is_placeholder(value.get_secret_value()):
         raise ValueError("is a placeholder; set a real secret")
     return value
 
@@ -32,7 +52,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MqttSettings(Section):
+class MqttSettings(Section, MqttUrlMixin):
     """How to reach the MQTT broker."""
 
     url: str = "mqtt://127.0.0.1:1883"
@@ -51,26 +71,8 @@ class MqttSettings(Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"{value!r}: want mqtt://host:port or mqtts://host:port")
+        mqtt_endpoint(value)
         return value
-
-    @property
-    def host(self) -> str:
-        """The broker's host name."""
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        """The broker's port (1883, or 8883 for mqtts, when not given)."""
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-
-    @property
-    def use_tls(self) -> bool:
-        """Whether to speak TLS: ``tls = true`` or an ``mqtts://`` URL."""
-        return self.tls or urlsplit(self.url).scheme == "mqtts"
 
 
 class InfluxSettings(Section):
@@ -114,50 +116,35 @@ class LogSettings(Section):
     json_lines: bool = False
 
 
-class XiuhuaSettings(BaseSettings):
-    """The sections every entry point shares; components subclass it and add their own."""
+class XiuhuaSettings(BaseModel):
+    """The sections every entry point shares; components subclass it and add their own.
 
-    model_config = SettingsConfigDict(
-        env_prefix="XIUHUA_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    Build it with :func:`load_settings`, which layers the file and the environment.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
     registry: RegistrySettings = RegistrySettings()
     log: LogSettings = LogSettings()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],  # noqa: ARG003 - signature fixed by pydantic-settings
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not a source we use
-        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not a source we use
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives as init arguments; the environment must win over it.
-        return (env_settings, init_settings)
-
 
 S = TypeVar("S", bound=XiuhuaSettings)
 
 
-def read_toml(config_path: Path) -> dict[str, Any]:
-    """The TOML file as a dict; ``ConfigError`` naming the file if it cannot be read."""
-    try:
-        with config_path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{config_path}: no such settings file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+def load_settings(
+    cls: type[S], config_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> S:
+    """Settings of type ``cls`` from ``config_path`` (optional) and the environment.
 
-
-def load_settings(cls: type[S], config_path: Path | None = None) -> S:
-    """Settings of type ``cls`` from ``config_path`` (optional) and the environment."""
-    data = read_toml(config_path) if config_path is not None else {}
+    ``environ`` defaults to ``os.environ``; only variables of ``cls``'s sections are read.
+    ``ConfigError`` naming the file (or the environment) and every problem found.
+    """
+    env = os.environ if environ is None else environ
+    data = read_layers(config_path, env, sections=cls.model_fields)
     try:
-        return cls(**data)
+        return cls.model_validate(data)
     except ValidationError as exc:
         source = str(config_path) if config_path else "environment"
         problems = "; ".join(

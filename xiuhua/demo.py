@@ -4,6 +4,11 @@ Starts Mosquitto and InfluxDB as child processes, writes a fleet file for one di
 cloud ingester and an edge gateway hosting simulated devices (as the same ``xiuhua ingest`` and
 ``xiuhua edge`` commands an operator would run), shows readings landing in InfluxDB as they
 arrive, then drains and stops everything and prints a summary read back with InfluxQL.
+
+Simulated time runs ``speed`` times faster than the wall clock, so it starts in the past
+(``[edge] sim_start`` = now - (duration + 5 s) x speed) and ends at the present, less the few
+seconds' slack the gateway needs to stop: every timestamp is one the ingester accepts, and the
+scenario is played from its start. The duration counts from when the gateway is ready.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +34,11 @@ from xiuhua.watch import TelemetryWatch
 
 DATABASE = "xiuhua"
 KINDS = tuple(k.value for k in DeviceKind)
+MAX_SIMULATED_S = 6 * 86_400.0
+"""Readings older than the ingester's ``max_past_s`` (7 days by default) are rejected."""
+STOP_SLACK_S = 5.0
+"""Wall seconds of simulated time kept in hand for stopping the gateway: it samples until its
+SIGTERM arrives, and at 3600x each late wall second would be an hour in the future."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +51,16 @@ class DemoPlan:
     speed: float
     duration_s: float
     seed: int
+
+    @property
+    def simulated_s(self) -> float:
+        """How much simulated time the run covers."""
+        return self.duration_s * self.speed
+
+    @property
+    def sim_lead_s(self) -> float:
+        """How far before now simulated time starts: the run, plus the slack for stopping."""
+        return (self.duration_s + STOP_SLACK_S) * self.speed
 
 
 class ChildProcess:
@@ -77,6 +98,12 @@ def _xiuhua(*args: str) -> list[str]:
     return [sys.executable, "-m", "xiuhua", *args]
 
 
+def sim_start_iso(plan: DemoPlan, now_s: float) -> str:
+    """``[edge] sim_start`` for a run that ends at the present (less the stop slack), in UTC."""
+    start = datetime.fromtimestamp(now_s - plan.sim_lead_s, tz=UTC)
+    return start.isoformat(timespec="seconds")
+
+
 def _write_configs(work: Path, plan: DemoPlan, mqtt_url: str, influx_url: str) -> tuple[Path, Path]:
     fleet = work / "fleet.csv"
     common = (
@@ -86,15 +113,14 @@ def _write_configs(work: Path, plan: DemoPlan, mqtt_url: str, influx_url: str) -
     ingest = work / "ingest.toml"
     ingest.write_text(
         common + f'[influx]\nurl = "{influx_url}"\ndatabase = "{DATABASE}"\n\n'
-        '[ingest]\ninstance = "demo-ingest-1"\nstats_interval_s = 5.0\n'
-        # Simulated time runs ahead of the wall clock by design; see _sim_start_s.
-        f"max_future_s = {plan.duration_s * plan.speed + 600:.0f}\n",
+        '[ingest]\ninstance = "demo-ingest-1"\nstats_interval_s = 5.0\n',
         encoding="utf-8",
     )
     edge = work / "edge.toml"
     edge.write_text(
         common + f'[edge]\ngateway_id = "gw-demo-{plan.district}"\n'
         f'scenario = "{plan.scenario}"\nseed = {plan.seed}\nsim_speed = {plan.speed}\n'
+        f'sim_start = "{sim_start_iso(plan, time.time())}"\n'
         f'state_dir = "{work / "edge-state"}"\n',
         encoding="utf-8",
     )
@@ -139,7 +165,8 @@ def _watch(influx: InfluxDB, children: list[ChildProcess], duration_s: float) ->
         last_total, last_t = total, now
         line = _progress_line(now - started, counts, rate)
         typer.echo(f"\r{line}" if tty else line, nl=not tty)
-        time.sleep(1.0 if tty else 5.0)
+        # Never past the planned end: simulated time would run beyond the present.
+        time.sleep(min(1.0 if tty else 5.0, max(0.0, duration_s - (time.monotonic() - started))))
     if tty:
         typer.echo("")
     return counts
@@ -151,6 +178,20 @@ def _check_alive(children: list[ChildProcess]) -> None:
             typer.echo(f"\n{child.name} stopped unexpectedly; its last output:", err=True)
             typer.echo(child.tail(), err=True)
             raise typer.Exit(1)
+
+
+def _wait_started(
+    child: ChildProcess, marker: str, children: list[ChildProcess], timeout_s: float = 180.0
+) -> None:
+    """Wait until ``child`` printed ``marker`` (its start-up summary); exit 1 if it never does."""
+    deadline = time.monotonic() + timeout_s
+    while marker not in child.log_path.read_text(encoding="utf-8", errors="replace"):
+        _check_alive(children)
+        if time.monotonic() > deadline:
+            typer.echo(f"{child.name} did not start within {timeout_s:g} s:", err=True)
+            typer.echo(child.tail(), err=True)
+            raise typer.Exit(1)
+        time.sleep(0.2)
 
 
 def _drain(influx: InfluxDB, ingest: ChildProcess, quiet_s: float = 3.0) -> dict[str, int]:
@@ -177,8 +218,18 @@ def _summary(influx: InfluxDB, counts: Mapping[str, int], devices: int) -> None:
         typer.echo(f"  {kind:8} {counts[kind]:8,} readings")
     typer.echo(f"  devices reporting: {seen} of {devices}")
     typer.echo(f"  rejected messages: {counts['rejected']} (measurement ingest_rejects)")
-    for line in _latest_levels(influx):
+    for line in (*_drain_peak(influx), *_latest_levels(influx)):
         typer.echo(line)
+
+
+def _drain_peak(influx: InfluxDB) -> Iterator[str]:
+    """The run's highest water: a storm shows as fill above 100 % (surcharged pipes)."""
+    body = influx.query(
+        'SELECT max("level_m") AS level_m, max("fill_ratio") AS fill FROM "drain"', DATABASE
+    )
+    for one in body["results"][0].get("series", []):
+        _, level, fill = one["values"][0]
+        yield f"  highest drain level in the run: {level:.3f} m, fill up to {fill:.0%}"
 
 
 def _latest_levels(influx: InfluxDB) -> Iterator[str]:
@@ -195,11 +246,18 @@ def _latest_levels(influx: InfluxDB) -> Iterator[str]:
         yield f"    {one['tags']['device_id']}: level {level:.3f} m, fill {fill:.0%}"
 
 
+def _span(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
+
+
 def run_demo(plan: DemoPlan, work: Path) -> None:
     """Run the demo in ``work``; raises ``typer.Exit`` on failure."""
     typer.echo(
         f"Xiuhua demo: {plan.devices} simulated devices in {plan.district}, scenario "
-        f"{plan.scenario}, simulated time x{plan.speed:g}, for {plan.duration_s:g} s."
+        f"{plan.scenario}, simulated time x{plan.speed:g}, for {plan.duration_s:g} s "
+        f"({_span(plan.simulated_s)} of simulated time, ending "
+        f"{_span(STOP_SLACK_S * plan.speed)} before now)."
     )
     with ExitStack() as stack:
         mqtt = stack.enter_context(Mosquitto(work / "mosquitto"))
@@ -216,6 +274,9 @@ def run_demo(plan: DemoPlan, work: Path) -> None:
         edge = ChildProcess("edge gateway", _xiuhua("edge", "--config", str(edge_cfg)),
                             work / "edge.log")  # fmt: skip
         stack.callback(edge.stop)
+        # The simulated devices need a few seconds (SWMM) before their time starts; the run's
+        # duration counts from then, so simulated time ends at the present as planned.
+        _wait_started(edge, "stop with Ctrl-C or SIGTERM", [ingest, edge])  # its summary
         typer.echo("  ingester and edge gateway started; readings stored so far:")
         _watch(influx, [ingest, edge], plan.duration_s)
         typer.echo("  stopping the devices, letting the ingester drain ...")
@@ -249,8 +310,16 @@ def demo_command(
     keep: Annotated[bool, typer.Option(help="Keep the run's folder (logs, data).")] = False,
 ) -> None:
     """Run everything locally and watch readings flow into InfluxDB."""
-    configure_logging("warning")
     plan = DemoPlan(district, devices, scenario, speed, duration_s, seed)
+    if plan.sim_lead_s > MAX_SIMULATED_S:
+        typer.echo(
+            f"xiuhua demo: --duration x --speed covers {plan.sim_lead_s / 86_400:.1f} simulated "
+            f"days; the ingester refuses readings older than 7 days, so keep it under "
+            f"{MAX_SIMULATED_S / 86_400:.0f} days",
+            err=True,
+        )
+        raise typer.Exit(2)
+    configure_logging("warning")
     work = Path(tempfile.mkdtemp(prefix="xiuhua-demo-"))
     try:
         run_demo(plan, work)

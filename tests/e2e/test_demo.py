@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -10,18 +11,24 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-def test_demo_stores_every_published_reading() -> None:
+def test_demo_stores_every_published_reading_and_shows_the_storm() -> None:
+    # 10 s at 3600x: ten simulated hours ending (about) now, the scenario played from its start,
+    # so the typhoon's rain (from hour 2) fills the pipes; a dry day stays below 0.1 m here.
     result = subprocess.run(
-        [sys.executable, "-m", "xiuhua", "demo", "--duration", "8", "--devices", "6"],
+        [sys.executable, "-m", "xiuhua", "demo", "--duration", "10", "--devices", "6",
+         "--scenario", "typhoon_rainstorm", "--speed", "3600"],
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "devices reporting: 6 of 6" in result.stdout
     assert "missing: 0" in result.stdout
     assert "stored: 0;" not in result.stdout
+    peak = re.search(r"highest drain level in the run: ([0-9.]+) m", result.stdout)
+    assert peak is not None, result.stdout
+    assert float(peak.group(1)) > 0.3, result.stdout
 
 
 def test_cli_help_lists_the_commands() -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from telemetry_core.errors import XiuhuaError
+
 if TYPE_CHECKING:
     from edge_agent import EdgeAgent, EdgeSettings
-    from telemetry_core.clock import Clock
     from telemetry_core.driver import SensorDriver
     from telemetry_core.registry import Device
 
@@ -48,11 +50,13 @@ def edge(
         typer.echo("xiuhua edge: give --config FILE (see docs/edge.md for an example)", err=True)
         raise typer.Exit(2)
     from edge_agent import EdgeError, serve, summary
-    from telemetry_core.errors import ConfigError, RegistryError
 
     try:
         agent, settings = _build(config)
-    except (ConfigError, RegistryError, EdgeError, ValueError) as exc:
+    except SimulationFailedError as exc:
+        typer.echo(f"xiuhua edge: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except (XiuhuaError, ValueError) as exc:  # settings, fleet file, driver, scenario
         typer.echo(f"xiuhua edge: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(summary(agent, settings))
@@ -107,11 +111,14 @@ def _build(config: Path) -> tuple[EdgeAgent, EdgeSettings]:
 
     settings = load_edge_settings(config)
     configure_logging(settings.log.level, json=settings.log.json_lines)
-    clock = agent_clock(settings)
+    # One instant for the agent's clock and the simulation: scenario time starts at sim_start.
+    start_s = settings.edge.sim_start_s(time.time())
     devices = configured_devices(settings) or _sim_fleet(settings)
     if settings.edge.driver == "sim":
-        drivers = _sim_drivers(settings, devices, clock)
+        drivers = _sim_drivers(settings, devices, start_s)
+        clock = agent_clock(settings, start_s)  # only now: the warm-up took no simulated time
     else:
+        clock = agent_clock(settings, start_s)
         factory = load_driver_factory(settings.edge.driver)
         drivers = {d.device_id: factory(d, clock) for d in devices}
     return build_agent(settings, devices, drivers, clock), settings
@@ -134,10 +141,20 @@ def _sim_fleet(settings: EdgeSettings) -> list[Device]:
 
 
 def _sim_drivers(
-    settings: EdgeSettings, devices: Sequence[Device], clock: Clock
+    settings: EdgeSettings, devices: Sequence[Device], start_s: float
 ) -> dict[str, SensorDriver]:
-    from firmware_sim import FleetSimulation, load_scenario
+    from firmware_sim import FleetSimulation, HydraulicsError, load_scenario
 
     edge = settings.edge
-    simulation = FleetSimulation(devices, load_scenario(edge.scenario), edge.seed, clock.now_s())
+    simulation = FleetSimulation(devices, load_scenario(edge.scenario), edge.seed, start_s)
+    try:
+        # Run the hydraulics (SWMM, seconds to minutes) before simulated time starts: at 600x,
+        # a 10 s run inside the first read would skip the scenario's first 100 minutes.
+        simulation.advance_to(start_s)
+    except HydraulicsError as exc:
+        raise SimulationFailedError(f"the simulator failed: {exc}") from exc
     return {d.device_id: d for d in simulation.drivers()}
+
+
+class SimulationFailedError(XiuhuaError):
+    """The simulated devices could not start (the hydraulics failed): not a settings problem."""

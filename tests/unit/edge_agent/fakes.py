@@ -91,3 +91,25 @@ class FakeTransport:
 
     def on_channel(self, channel: str) -> list[bytes]:
         return [p for _, t, p, _ in self.published if t.endswith("/" + channel)]
+
+
+class LinkDriver(ScriptedDriver):
+    """A scripted drain node that is also a ``LinkProbe``: ``link`` says when its uplink works."""
+
+    def __init__(
+        self,
+        device_id: str,
+        level: Callable[[float], float | None],
+        link: Callable[[float], bool | None],
+    ) -> None:
+        super().__init__(device_id, level)
+        self._link = link
+        self.probed = 0
+
+    def link_up(self, at_s: float) -> bool:
+        """The script's answer; ``None`` from the script means the probe itself failed."""
+        self.probed += 1
+        up = self._link(at_s)
+        if up is None:
+            raise DriverError(self.device_id, "modem does not answer")
+        return up

@@ -8,6 +8,7 @@ EXPECTED = {
     "AgentConfig",
     "AgentConfigError",
     "Backoff",
+    "LINK_DOWN_REASON",
     "Band",
     "CommandOutcome",
     "ConfigStore",

@@ -89,3 +89,21 @@ def test_unopenable_spool_is_a_spool_error(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(SpoolError, match="cannot open"):
         Spool(tmp_path / "dir.db")
+
+
+def test_new_rows_flagged_as_sent_are_kept_the_others_evictable(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", SpoolLimits(max_rows=2))
+    rows = [_row(0, device="held"), _row(1), _row(2, device="held"), _row(3)]
+    spool.put_many(rows, 100.0, keep_new=[False, True, False, True])
+    assert [r.topic for r in spool.between(0, spool.max_id(), 10)] == ["t/1", "t/3"]
+    assert spool.drop_counts() == {"held": {"routine": 2}}
+    with pytest.raises(ValueError, match="2 flags for 1 rows"):
+        spool.put_many([_row(4)], 100.0, keep_new=[True, False])
+
+
+def test_rows_of_one_device_in_order(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    spool.put_many([_row(n, device="dev-b" if n % 2 else "dev-a") for n in range(6)], 100.0)
+    rows = spool.between(1, spool.max_id(), 10, device_id="dev-b")
+    assert [r.topic for r in rows] == ["t/1", "t/3", "t/5"]
+    assert [r.topic for r in spool.between(2, 5, 10, device_id="dev-b")] == ["t/3"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from firmware_sim import FleetSimulation, load_scenario, make_fleet
-from telemetry_core.driver import SensorDriver
+from telemetry_core.driver import LinkProbe, SensorDriver
 from telemetry_core.kinds import DeviceKind, kind_spec
 from tests.unit.firmware_sim.conftest import START_S, scenario
 
@@ -61,3 +61,15 @@ def test_district_outage_cuts_only_that_district_in_its_window() -> None:
 def test_scenario_repeats_after_its_period() -> None:
     sim = FleetSimulation(FLEET, load_scenario("district_outage"), 1, START_S)
     assert sim.outages(START_S + (24 + 14) * 3600)
+
+
+def test_drivers_probe_their_link_as_the_outages_say() -> None:
+    sim = FleetSimulation(FLEET, load_scenario("district_outage"), 1, START_S)
+    drivers = sim.drivers()
+    assert all(isinstance(d, LinkProbe) for d in drivers)
+    # Edges of the 13:00-16:00 window, and the same window in the next period (it repeats).
+    for at_s in (12.99, 13.0, 15.99, 16.0, 24 + 14.0):
+        at = START_S + at_s * 3600
+        assert {d.device_id for d in drivers if not d.link_up(at)} == sim.outages(at)
+    assert not sim.outages(START_S + 16 * 3600)
+    assert len(sim.outages(START_S + 13 * 3600)) == 20

@@ -55,3 +55,10 @@ def test_bad_files_fail_loudly(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such settings file"):
         load_settings(XiuhuaSettings, tmp_path / "nope.toml")
+
+
+def test_environment_for_other_sections_is_ignored_and_a_typo_fails() -> None:
+    env = {"XIUHUA_EDGE__DEVICE_ID": "not ours", "XIUHUA_LOG__LEVEL": "debug"}
+    assert load_settings(XiuhuaSettings, environ=env).log.level == "debug"
+    with pytest.raises(ConfigError, match=r"mqtt\.urll"):
+        load_settings(XiuhuaSettings, environ={"XIUHUA_MQTT__URLL": "mqtt://x"})

@@ -1,0 +1,188 @@
+"""The settings rules every Xiuhua entry point shares, written once and without pydantic.
+
+``telemetry_core.settings`` (pydantic models, for the cloud side) and ``edge_agent``'s msgspec
+settings (for small devices, where pydantic would cost ~20 MB resident) both build on these:
+
+* where values come from: one TOML file, overridden by ``XIUHUA_<SECTION>__<KEY>`` environment
+  variables (:func:`read_layers`); precedence, highest first: environment, file, defaults;
+* which secrets are placeholders (:data:`PLACEHOLDER_SECRETS`, :func:`is_placeholder`);
+* how an MQTT URL names the broker (:func:`mqtt_endpoint`);
+* when simulated time starts (:func:`parse_sim_start`).
+
+This module imports only the standard library, so the edge agent can use it on a device.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+from urllib.parse import urlsplit
+
+from telemetry_core.errors import ConfigError
+
+ENV_PREFIX: Final = "XIUHUA_"
+ENV_DELIMITER: Final = "__"
+
+PLACEHOLDER_SECRETS: Final = frozenset(
+    {"changeme", "change-me", "password", "secret", "xxx", "todo"}
+)
+"""Secrets copied from a template: refused, so they never reach a broker or a database."""
+
+_MQTT_SCHEMES: Final = {"mqtt": 1883, "mqtts": 8883}
+_OFFSET: Final = re.compile(r"-(\d+(?:\.\d+)?)([smhd])")
+_UNIT_S: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+
+
+def is_placeholder(secret: str) -> bool:
+    """Whether ``secret`` is a template placeholder such as ``changeme`` (any case, padded)."""
+    return secret.strip().lower() in PLACEHOLDER_SECRETS
+
+
+class MqttEndpoint(NamedTuple):
+    """Where the broker is and whether to speak TLS to it."""
+
+    host: str
+    port: int
+    use_tls: bool
+
+
+def mqtt_endpoint(url: str, tls: bool = False) -> MqttEndpoint:
+    """Host, port and TLS of ``mqtt://host[:port]`` or ``mqtts://host[:port]``.
+
+    The port defaults to 1883, or 8883 for ``mqtts``; TLS is on for ``mqtts`` or when ``tls``
+    says so. ``ValueError`` (naming the URL) for another scheme, no host or a bad port.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _MQTT_SCHEMES or not parts.hostname:
+        raise ValueError(f"{url!r}: want mqtt://host:port or mqtts://host:port")
+    try:
+        port = parts.port
+    except ValueError as exc:  # urlsplit refuses ports that are not 0-65535 only when asked
+        raise ValueError(f"{url!r}: the port is not a number from 0 to 65535") from exc
+    return MqttEndpoint(
+        parts.hostname, port or _MQTT_SCHEMES[parts.scheme], tls or parts.scheme == "mqtts"
+    )
+
+
+class MqttUrlMixin:
+    """``host``, ``port`` and ``use_tls`` of a settings section that has ``url`` and ``tls``.
+
+    Mixed into both MQTT sections (pydantic's ``MqttSettings``, the agent's msgspec
+    ``MqttSection``) so the two read a URL the same way.
+    """
+
+    __slots__ = ()
+    url: str
+    tls: bool
+
+    @property
+    def host(self) -> str:
+        """The broker's host name."""
+        return mqtt_endpoint(self.url, self.tls).host
+
+    @property
+    def port(self) -> int:
+        """The broker's port (1883, or 8883 for mqtts, when not given)."""
+        return mqtt_endpoint(self.url, self.tls).port
+
+    @property
+    def use_tls(self) -> bool:
+        """Whether to speak TLS: ``tls = true`` or an ``mqtts://`` URL."""
+        return mqtt_endpoint(self.url, self.tls).use_tls
+
+
+def parse_sim_start(text: str, now_s: float) -> float:
+    """When simulated time starts, in epoch seconds: ``now``, ``-1h`` (an offset before
+    ``now_s``; units s, m, h, d) or an ISO 8601 timestamp with a zone (``2026-08-10T00:00:00Z``).
+
+    ``ValueError`` for anything else, including a time without a zone (ambiguous) and a start in
+    the future (its readings would carry future timestamps, which the ingester rejects).
+    """
+    value = text.strip()
+    if value == "now":
+        return now_s
+    offset = _OFFSET.fullmatch(value)
+    if offset is not None:
+        return now_s - float(offset.group(1)) * _UNIT_S[offset.group(2)]
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{text!r}: want 'now', a negative offset such as '-1h' or '-90m', "
+            "or an ISO 8601 time with a zone such as '2026-08-10T00:00:00Z'"
+        ) from None
+    if at.tzinfo is None:
+        raise ValueError(f"{text!r}: give the time zone, e.g. '{value}Z' for UTC")
+    start_s = at.timestamp()
+    if start_s > now_s:
+        raise ValueError(f"{text!r} is in the future; simulated time must start at or before now")
+    return start_s
+
+
+def read_toml(config_path: Path) -> dict[str, Any]:
+    """The TOML file as a dict; ``ConfigError`` naming the file if it cannot be read."""
+    try:
+        with config_path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{config_path}: no such settings file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+
+
+def read_layers(
+    config_path: Path | None,
+    environ: Mapping[str, str],
+    sections: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """The TOML file (optional) with ``XIUHUA_<SECTION>__<KEY>[__<SUBKEY>]`` variables merged in.
+
+    Names are case-insensitive. Only ``sections`` are taken from the environment (all when
+    None): another command's variables (``XIUHUA_INGEST__...`` for the edge agent) are not
+    ours and are ignored. Tables and arrays come as JSON; scalars stay strings, for the model
+    to convert to the field's type. ``ConfigError`` for an unreadable file or bad JSON.
+    """
+    data = read_toml(config_path) if config_path is not None else {}
+    wanted = None if sections is None else {s.lower() for s in sections}
+    for name, raw in sorted(environ.items()):
+        path = _env_path(name)
+        if path is None or (wanted is not None and path[0] not in wanted):
+            continue
+        _set_nested(data, name, path, _env_value(name, raw))
+    return data
+
+
+def _env_path(name: str) -> list[str] | None:
+    """``XIUHUA_EDGE__DEFAULTS__DEADBANDS`` -> ``["edge", "defaults", "deadbands"]``."""
+    if not name.upper().startswith(ENV_PREFIX):
+        return None
+    path = name[len(ENV_PREFIX) :].lower().split(ENV_DELIMITER)
+    return path if len(path) >= 2 and all(path) else None
+
+
+def _set_nested(data: dict[str, Any], name: str, path: list[str], value: Any) -> None:
+    target = data
+    for part in path[:-1]:
+        nested = target.setdefault(part, {})
+        if not isinstance(nested, dict):
+            raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a table")
+        target = nested
+    target[path[-1]] = value
+
+
+def _env_value(name: str, raw: str) -> Any:
+    # As pydantic-settings reads them: tables and arrays as JSON, everything else a string that
+    # the model converts ("30" becomes an int for an int field).
+    if raw.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name}: not valid JSON: {exc}") from exc
+    return raw
