@@ -30,7 +30,7 @@ from telemetry_core.clock import Clock, now_ms
 from telemetry_core.driver import SensorDriver
 from telemetry_core.registry import Device
 from telemetry_core.schema import CONTRACT_VERSION, Status, encode
-from telemetry_core.topics import Channel, Topic
+from telemetry_core.topics import Channel, Topic, gateway_status_topic
 
 log = structlog.get_logger()
 
@@ -67,11 +67,9 @@ def device_will(runtime: DeviceRuntime) -> WillFactory:
     return will
 
 
-def gateway_status(
-    gateway_id: str, first: DeviceRuntime, clock: Clock, firmware: str
-) -> GatewayStatus:
+def gateway_status(gateway_id: str, clock: Clock, firmware: str) -> GatewayStatus:
     """The gateway's own retained status (birth, shutdown and will), on its own status topic."""
-    topic = Topic(first.topic.district, first.topic.kind, gateway_id, Channel.STATUS)
+    topic = gateway_status_topic(gateway_id)
     boot_id = new_boot_id()
 
     def status(state: str, reason: str) -> tuple[str, bytes]:
@@ -84,7 +82,7 @@ def gateway_status(
             firmware=firmware,
             reason=reason,
         )
-        return str(topic), encode(message)
+        return topic, encode(message)
 
     return status
 
@@ -105,7 +103,7 @@ def build_agent(
     runtimes = build_runtimes(settings, devices, drivers, clock)
     gateway = None
     if edge.gateway_id is not None:
-        gateway = gateway_status(edge.gateway_id, runtimes[0], clock, edge.firmware)
+        gateway = gateway_status(edge.gateway_id, clock, edge.firmware)
         for runtime in runtimes:
             runtime.birth_reason = f"via gateway {edge.gateway_id}"
     if transport is None:

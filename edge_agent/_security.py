@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from telemetry_core.registry import Device
-from telemetry_core.topics import PREFIX, Channel, check_device_id
+from telemetry_core.topics import PREFIX, Channel, check_device_id, gateway_status_topic
 
 _DEVICE_WRITES = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.CMD_ACK)
 
@@ -28,7 +28,7 @@ def device_acl() -> str:
 def gateway_acl(gateway_id: str, devices: Iterable[Device]) -> str:
     """``user``/``topic`` lines letting ``gateway_id`` act for exactly ``devices``."""
     check_device_id(gateway_id)
-    lines = [f"user {gateway_id}"]
+    lines = [f"user {gateway_id}", f"topic write {gateway_status_topic(gateway_id)}"]
     for device in devices:
         base = f"{PREFIX}/{device.district}/{device.kind.value}/{device.device_id}"
         lines += [f"topic write {base}/{c.value}" for c in _DEVICE_WRITES]

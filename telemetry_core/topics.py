@@ -92,6 +92,16 @@ def parse_topic(topic: str) -> Topic:
         raise RejectedMessage(RejectReason.BAD_TOPIC, f"{topic!r}: {exc}") from exc
 
 
+GATEWAY_PREFIX: Final = f"{PREFIX}/_gateway"
+"""Gateways are infrastructure, not devices: their own status lives outside the device topics,
+so device subscriptions (five levels under ``xh/v1``) never see it."""
+
+
+def gateway_status_topic(gateway_id: str) -> str:
+    """The retained status topic of an edge gateway: ``xh/v1/_gateway/{gateway_id}/status``."""
+    return f"{GATEWAY_PREFIX}/{check_device_id(gateway_id)}/{Channel.STATUS.value}"
+
+
 def subscription(
     channel: Channel | None = None,
     district: str | None = None,

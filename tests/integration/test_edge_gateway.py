@@ -10,6 +10,7 @@ from edge_agent import cloud_acl, device_acl, gateway_acl
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, write_registry_csv
 from telemetry_core.schema import CONTRACT_VERSION, Command, encode
+from telemetry_core.topics import gateway_status_topic
 from tests.helpers import MosquittoFactory, wait_until
 from tests.integration.edge_support import AgentProcess, Recorder, publish_and_wait, write_config
 
@@ -29,6 +30,9 @@ def test_gateway_hosts_devices_obeys_commands_and_leaves_a_will(
     broker = mosquitto_factory(users=users, acl=acl)
     cloud = ("cloud", users["cloud"])
     recorder = Recorder(broker.host, broker.port, "xh/v1/jiaojiang/drain/#", "rec-gw", cloud)
+    # The gateway's own status lives outside the device topics.
+    gateway_topic = gateway_status_topic(GATEWAY)
+    gateway_rec = Recorder(broker.host, broker.port, gateway_topic, "rec-gw-own", cloud)
     fleet = tmp_path / "fleet.csv"
     write_registry_csv(DEVICES, fleet)
     config = write_config(
@@ -50,7 +54,12 @@ def test_gateway_hosts_devices_obeys_commands_and_leaves_a_will(
             message="telemetry from every hosted device",
         )
         births = {s.device_id: s for s in recorder.statuses() if s.state == "online"}
-        assert set(births) == wanted | {GATEWAY}
+        assert set(births) == wanted
+        wait_until(
+            lambda: any(s.state == "online" for s in gateway_rec.statuses()),
+            timeout_s=60,
+            message="the gateway's own birth on " + gateway_topic,
+        )
         assert births[DEVICES[3].device_id].reason == f"via gateway {GATEWAY}"
 
         target = DEVICES[7]
@@ -66,7 +75,7 @@ def test_gateway_hosts_devices_obeys_commands_and_leaves_a_will(
         agent.kill()
         wait_until(
             lambda: any(
-                s.device_id == GATEWAY and s.state == "offline" for s in recorder.statuses()
+                s.device_id == GATEWAY and s.state == "offline" for s in gateway_rec.statuses()
             ),
             timeout_s=60,
             message="gateway will",
@@ -74,4 +83,5 @@ def test_gateway_hosts_devices_obeys_commands_and_leaves_a_will(
     finally:
         agent.kill()
         recorder.close()
+        gateway_rec.close()
     assert "Traceback" not in agent.log_text()

@@ -50,6 +50,7 @@ def test_gateway_and_cloud_acl() -> None:
     device = Device("dr-jj-000003", DeviceKind.DRAIN, "jiaojiang", 28.6, 121.4, 60.0)
     text = gateway_acl("gw-jj-01", [device])
     assert text.startswith("user gw-jj-01\n")
+    assert "topic write xh/v1/_gateway/gw-jj-01/status\n" in text
     assert "topic write xh/v1/jiaojiang/drain/dr-jj-000003/event" in text
     assert "topic read xh/v1/jiaojiang/drain/dr-jj-000003/cmd" in text
     assert "topic read xh/v1/#" in cloud_acl("ingest")

@@ -6,7 +6,7 @@ import pytest
 
 from telemetry_core.errors import ContractError, RejectedMessage, RejectReason
 from telemetry_core.kinds import DeviceKind
-from telemetry_core.topics import Channel, Topic, parse_topic, subscription
+from telemetry_core.topics import Channel, Topic, gateway_status_topic, parse_topic, subscription
 
 
 def test_round_trip() -> None:
@@ -58,3 +58,13 @@ def test_subscriptions() -> None:
         == "$share/ingest/xh/v1/+/+/+/telemetry"
     )
     assert subscription(Channel.EVENT, "luqiao", DeviceKind.TOILET) == "xh/v1/luqiao/toilet/+/event"
+
+
+def test_gateway_status_lives_outside_the_device_topics() -> None:
+    topic = gateway_status_topic("gw-jj-01")
+    assert topic == "xh/v1/_gateway/gw-jj-01/status"
+    # Five levels under xh/v1 would be a device topic; a gateway's has four.
+    with pytest.raises(RejectedMessage):
+        parse_topic(topic)
+    with pytest.raises(ContractError):
+        gateway_status_topic("GW 1")
