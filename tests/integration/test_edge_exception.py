@@ -23,7 +23,7 @@ def test_flat_sends_heartbeats_and_a_step_sends_at_once(
     recorder = Recorder(broker.host, broker.port, f"xh/v1/+/+/{DEVICE}/telemetry", "rec-rbe")
     defaults = {
         "interval_s": 0.1,
-        "max_silence_s": 1.0,
+        "max_silence_s": 2.0,
         "median_window": 1,
         "deadbands": {"level_m": 0.05, "battery_v": 0.1},
     }
@@ -48,10 +48,11 @@ def test_flat_sends_heartbeats_and_a_step_sends_at_once(
     flat = [t for t in sent if t.readings["level_m"] == 1.0]
     step = next(t for t in sent if t.readings["level_m"] == 2.0)
     gaps_s = [(b.ts - a.ts) / 1000 for a, b in itertools.pairwise(flat)]
-    # Sampling at 10 Hz: a flat second would be ~10 messages; heartbeats send one.
+    # Sampling at 10 Hz: two flat seconds would be ~20 messages; heartbeats send one.
     assert flat
-    assert all(gap >= 0.95 for gap in gaps_s), gaps_s
-    assert len(flat) <= (step.ts - flat[0].ts) / 1000 + 1
-    # The step is reported by the first sample that sees it, not at the next heartbeat.
-    # ts is whole milliseconds, truncated: compare against the step time truncated the same way.
-    assert int(step_at_s * 1000) <= step.ts <= int(step_at_s * 1000) + 500
+    assert all(gap >= 1.95 for gap in gaps_s), gaps_s
+    assert len(flat) <= (step.ts - flat[0].ts) / 2000 + 1
+    # The step is reported by the first sample that sees it, well before the next heartbeat
+    # (2 s); the bound leaves room for a loaded machine's scheduling. ts is whole milliseconds,
+    # truncated: compare against the step time truncated the same way.
+    assert int(step_at_s * 1000) <= step.ts <= int(step_at_s * 1000) + 1000
