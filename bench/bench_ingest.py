@@ -37,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # This script's own directory is on sys.path when it runs.
 from ingest_blast import BlastPublisher, forget_session, publish_packets
 
-from tests.integration.ingest_kit import (
+from tests.integration.ingest.kit import (
     ingest_subprocess,
     make_fleet,
     payload,
     prime_session,
     topic_of,
 )
-from tests.integration.ingest_kit import write_config as ingest_config
+from tests.integration.ingest.kit import write_config as ingest_config
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
 DEVICES = 1000

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import MosquittoFactory
-from tests.integration.ingest_kit import (
+from tests.integration.ingest.kit import (
     Publisher,
     make_fleet,
     payload,
@@ -22,13 +21,6 @@ from tests.integration.ingest_kit import (
 from xiuhua.services import InfluxDB, Mosquitto, free_port, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
-    """A private broker, not the shared one: the ingester takes retained statuses, so another
-    test's retained messages on a shared broker would reach it and skew its counts."""
-    return mosquitto_factory()
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

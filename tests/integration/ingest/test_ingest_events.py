@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from telemetry_core.registry import Device
-from tests.helpers import MosquittoFactory
-from tests.integration.ingest_kit import (
+from tests.integration.ingest.kit import (
     Publisher,
     event_payload,
     make_fleet,
@@ -24,13 +23,6 @@ from tests.integration.ingest_kit import (
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
-    """A private broker, not the shared one: the ingester takes retained statuses, so another
-    test's retained messages on a shared broker would reach it and skew its counts."""
-    return mosquitto_factory()
 
 
 def rows(influx: InfluxDB, q: str, db: str) -> list[dict[str, Any]]:

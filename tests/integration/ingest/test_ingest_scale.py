@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MosquittoFactory
-from tests.integration.ingest_kit import (
+from tests.integration.ingest.kit import (
     Publisher,
     make_fleet,
     payload,
@@ -21,13 +20,6 @@ from tests.integration.ingest_kit import (
 from xiuhua.services import InfluxDB, Mosquitto, VictoriaMetrics, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
-    """A private broker, not the shared one: the ingester takes retained statuses, so another
-    test's retained messages on a shared broker would reach it and skew its counts."""
-    return mosquitto_factory()
 
 
 def test_two_ingesters_share_the_load_and_store_each_message_once(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import InfluxFactory, MosquittoFactory
-from tests.integration.ingest_kit import (
+from tests.integration.ingest.kit import (
     Publisher,
     ingest_subprocess,
     make_fleet,

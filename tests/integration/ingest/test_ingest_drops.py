@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import MosquittoFactory
-from tests.integration.ingest_kit import (
+from tests.integration.ingest.kit import (
     Publisher,
     ingest_subprocess,
     make_fleet,

@@ -12,8 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.helpers import MosquittoFactory
-from tests.integration.ingest_kit import (
+from tests.integration.ingest.kit import (
     Publisher,
     make_fleet,
     payload,
@@ -25,13 +24,6 @@ from tests.integration.ingest_kit import (
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
-    """A private broker, not the shared one: the ingester takes retained statuses, so another
-    test's retained messages on a shared broker would reach it and skew its counts."""
-    return mosquitto_factory()
 
 
 T = "xh/v1/jiaojiang/drain/drain-00000/telemetry"
