@@ -62,7 +62,7 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         app.command("demo")(demo_command)
     for name, module, help_text in SUBCOMMANDS:
         if everything or wanted == name:
-            app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
+            app.add_typer(importlib.import_module(module).app, name=name, short_help=help_text)
     app.command("version")(_version)
     # A callback keeps typer in group mode even when only one command is registered.
     app.callback()(_root)
