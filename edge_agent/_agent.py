@@ -119,6 +119,10 @@ class EdgeAgent:
             wait_s = self.turn(wait_s)
         self.shutdown()
 
+    def wake(self) -> None:
+        """End the current wait for MQTT events at once (from a signal handler, say)."""
+        self._transport.wake()
+
     def turn(self, wait_s: float) -> float:
         """Wait up to ``wait_s`` (clock seconds) for MQTT events, then :meth:`step`."""
         return self.step(self._transport.events(wait_s / self._speed))

@@ -143,6 +143,7 @@ def serve(agent: EdgeAgent) -> None:
     def _on_signal(signum: int, _frame: object) -> None:
         log.info("edge_signal", signal=signal.Signals(signum).name)
         stop.set()
+        agent.wake()
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)

@@ -143,6 +143,10 @@ class Transport(Protocol):
         """Wait up to ``timeout_s`` for at least one event; all events that are ready."""
         ...
 
+    def wake(self) -> None:
+        """Make a waiting :meth:`events` return now; safe to call from a signal handler."""
+        ...
+
 
 class PahoTransport:
     """paho-mqtt 2.x, MQTT v5, persistent session, our own jittered reconnect loop."""
@@ -162,7 +166,8 @@ class PahoTransport:
         self._will = will
         self._session_expiry_s = session_expiry_s
         self._backoff = backoff or Backoff()
-        self._queue: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
+        # None on the queue only ends a wait (see wake); events() drops it.
+        self._queue: queue.SimpleQueue[TransportEvent | None] = queue.SimpleQueue()
         self._topics: list[str] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -237,12 +242,20 @@ class PahoTransport:
             first = self._queue.get(timeout=max(0.0, timeout_s)) if timeout_s > 0 else None
         except queue.Empty:
             return []
-        out: list[TransportEvent] = [first] if first is not None else []
+        out: list[TransportEvent | None] = [first]
         while True:
             try:
                 out.append(self._queue.get_nowait())
             except queue.Empty:
-                return out
+                return [e for e in out if e is not None]
+
+    def wake(self) -> None:
+        """Unblock :meth:`events`. SimpleQueue.put is reentrant, so a signal handler may call it.
+
+        It must: in CPython 3.11, a signal that interrupts a timed ``SimpleQueue.get`` after its
+        deadline has passed leaves the get waiting with no deadline, until the next put.
+        """
+        self._queue.put(None)
 
     # -- network thread ----------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class FakeTransport:
     pending: list[TransportEvent] = field(default_factory=list)
     started: bool = False
     stopped: bool = False
+    wakes: int = 0
     _mid: int = 0
 
     def start(self) -> None:
@@ -69,6 +70,9 @@ class FakeTransport:
     def events(self, timeout_s: float) -> list[TransportEvent]:  # noqa: ARG002 - never blocks
         out, self.pending = self.pending, []
         return out
+
+    def wake(self) -> None:
+        self.wakes += 1
 
     # -- test controls ---------------------------------------------------------------------
 
