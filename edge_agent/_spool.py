@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from edge_agent.errors import SpoolError
 
@@ -171,15 +171,9 @@ class Spool:
         if not batch:
             return
         with self._transaction():
-            for start in range(0, len(batch), _DELETE_CHUNK):
-                chunk = batch[start : start + _DELETE_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                sizes = self._db.execute(
-                    f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING size",  # noqa: S608 - only '?' marks
-                    chunk,
-                ).fetchall()
-                self._rows -= len(sizes)
-                self._bytes -= sum(s[0] for s in sizes)
+            sizes = self._delete_returning(batch, "size")
+            self._rows -= len(sizes)
+            self._bytes -= sum(s[0] for s in sizes)
 
     def record_refused(self, device_id: str, count: int = 1) -> None:
         """Count messages the broker refused (they are deleted by the caller)."""
@@ -309,14 +303,19 @@ class Spool:
         return bool(chosen)
 
     def _evict_ids(self, ids: Sequence[int]) -> None:
+        self._account(self._delete_returning(ids, "device_id, priority, size"))
+
+    def _delete_returning(self, ids: Sequence[int], columns: str) -> list[Any]:
+        """Delete rows by id in chunks (SQLite bounds the parameters); their ``columns``."""
+        out: list[Any] = []
         for start in range(0, len(ids), _DELETE_CHUNK):
             chunk = ids[start : start + _DELETE_CHUNK]
             marks = ",".join("?" * len(chunk))
-            doomed = self._db.execute(
-                f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING device_id, priority, size",  # noqa: S608 - only '?' marks
+            out += self._db.execute(
+                f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING {columns}",  # noqa: S608 - '?' marks, our own column names
                 chunk,
             ).fetchall()
-            self._account(doomed)
+        return out
 
     def _account(self, doomed: list[tuple[str, int, int]]) -> None:
         per: dict[tuple[str, DropCause], int] = {}
