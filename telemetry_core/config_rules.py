@@ -7,7 +7,8 @@ settings (for small devices, where pydantic would cost ~20 MB resident) both bui
   variables (:func:`read_layers`); precedence, highest first: environment, file, defaults;
 * which secrets are placeholders (:data:`PLACEHOLDER_SECRETS`, :func:`is_placeholder`);
 * how an MQTT URL names the broker (:func:`mqtt_endpoint`);
-* when simulated time starts (:func:`parse_sim_start`).
+* when simulated time starts (:func:`parse_sim_start`), and how long things last
+  (:func:`parse_duration`: always with a unit, since a bare ``90`` could mean seconds or minutes).
 
 This module imports only the standard library, so the edge agent can use it on a device.
 """
@@ -36,6 +37,8 @@ PLACEHOLDER_SECRETS: Final = frozenset(
 _MQTT_SCHEMES: Final = {"mqtt": 1883, "mqtts": 8883}
 _OFFSET: Final = re.compile(r"-(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
 
 
 def is_placeholder(secret: str) -> bool:
@@ -122,6 +125,21 @@ def parse_sim_start(text: str, now_s: float) -> float:
     if start_s > now_s:
         raise ValueError(f"{text!r} is in the future; simulated time must start at or before now")
     return start_s
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"30s"``, ``"15m"``, ``"6h"`` or ``"2d"`` (a positive number and a unit).
+
+    ``ValueError`` otherwise; a bare number is refused with the readings it could have
+    (``"90s? 90m?"``), since seconds and minutes are both plausible.
+    """
+    value = text.strip()
+    match = _DURATION.fullmatch(value)
+    if match is not None and float(match.group(1)) > 0:
+        return float(match.group(1)) * _UNIT_S[match.group(2)]
+    if _NUMBER.fullmatch(value):
+        raise ValueError(f"{text!r} has no unit: {value}s? {value}m? (units s, m, h, d)")
+    raise ValueError(f"{text!r}: want a positive number with a unit s, m, h or d, such as 90s or 6h")
 
 
 def read_toml(config_path: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ scenario is played from its start. The duration counts from when the gateway is 
 
 from __future__ import annotations
 
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -26,10 +26,13 @@ from typing import Annotated
 
 import typer
 
+from telemetry_core.config_rules import parse_duration
 from telemetry_core.errors import ServiceError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.logging import configure_logging
-from xiuhua.services import InfluxDB, Mosquitto
+from telemetry_core.registry import Device, write_registry_csv
+from xiuhua._signals import Interrupted, interrupt_on_signals
+from xiuhua.services import InfluxDB, Mosquitto, spawn, terminate
 from xiuhua.watch import TelemetryWatch
 
 DATABASE = "xiuhua"
@@ -62,15 +65,34 @@ class DemoPlan:
         """How far before now simulated time starts: the run, plus the slack for stopping."""
         return (self.duration_s + STOP_SLACK_S) * self.speed
 
+    def check(self) -> None:
+        """``ValueError`` naming the option, for a plan the demo cannot run."""
+        if self.duration_s < 5:
+            raise ValueError(f"--duration {self.duration_s:g}s is too short: at least 5s")
+        if self.devices < 3:
+            raise ValueError(f"--devices {self.devices}: at least 3 (one of each kind)")
+        if self.speed < 1:
+            raise ValueError(f"--speed {self.speed:g}: at least 1 (real time)")
+        if self.sim_lead_s > MAX_SIMULATED_S:
+            raise ValueError(
+                f"--duration x --speed covers {self.sim_lead_s / 86_400:.1f} simulated days; "
+                "the ingester refuses readings older than 7 days, so keep it under "
+                f"{MAX_SIMULATED_S / 86_400:.0f} days"
+            )
+
 
 class ChildProcess:
-    """A ``xiuhua`` subcommand run as a child process, its output kept in a log file."""
+    """A ``xiuhua`` subcommand run as a child process, its output kept in a log file.
+
+    Started like the local servers (:func:`xiuhua.services.spawn`): in a session of its own, so
+    a Ctrl-C reaches only the demo, which stops the children in order; and tied to the demo's
+    life, so a demo killed outright takes them with it (SIGTERM on the parent's death).
+    """
 
     def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
         self.name = name
         self.log_path = log_path
-        self._log = log_path.open("wb")
-        self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self._proc = spawn(argv, log_path, cwd=log_path.parent)
 
     def alive(self) -> bool:
         """Whether the process is still running."""
@@ -78,15 +100,7 @@ class ChildProcess:
 
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM, wait, SIGKILL if it will not go; the exit code."""
-        if self.alive():
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._log.close()
-        return self._proc.returncode
+        return terminate(self._proc, timeout_s)
 
     def tail(self, lines: int = 20) -> str:
         """The last lines of its output."""
@@ -127,13 +141,11 @@ def _write_configs(work: Path, plan: DemoPlan, mqtt_url: str, influx_url: str) -
     return ingest, edge
 
 
-def _write_fleet(work: Path, plan: DemoPlan) -> int:
+def _fleet(plan: DemoPlan) -> list[Device]:
+    """The demo's devices; ``FleetError`` naming the valid districts for an unknown one."""
     from firmware_sim import make_fleet
-    from telemetry_core.registry import write_registry_csv
 
-    devices = make_fleet(plan.district, None, plan.devices, plan.seed)
-    write_registry_csv(devices, work / "fleet.csv")
-    return len(devices)
+    return make_fleet(plan.district, None, plan.devices, plan.seed)
 
 
 def stored_counts(influx: InfluxDB) -> dict[str, int]:
@@ -251,7 +263,7 @@ def _span(seconds: float) -> str:
     return f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
 
 
-def run_demo(plan: DemoPlan, work: Path) -> None:
+def run_demo(plan: DemoPlan, fleet: list[Device], work: Path) -> None:
     """Run the demo in ``work``; raises ``typer.Exit`` on failure."""
     typer.echo(
         f"Xiuhua demo: {plan.devices} simulated devices in {plan.district}, scenario "
@@ -266,7 +278,8 @@ def run_demo(plan: DemoPlan, work: Path) -> None:
         typer.echo(f"  Mosquitto {mqtt.url}   InfluxDB {influx.url} (database {DATABASE})")
         watch = TelemetryWatch(mqtt.host, mqtt.port)
         stack.callback(watch.close)
-        devices = _write_fleet(work, plan)
+        write_registry_csv(fleet, work / "fleet.csv")
+        devices = len(fleet)
         ingest_cfg, edge_cfg = _write_configs(work, plan, mqtt.url, influx.url)
         ingest = ChildProcess("ingester", _xiuhua("ingest", "--config", str(ingest_cfg)),
                               work / "ingest.log")  # fmt: skip
@@ -295,47 +308,85 @@ def run_demo(plan: DemoPlan, work: Path) -> None:
 
 def demo_command(
     *,
-    duration_s: Annotated[float, typer.Option("--duration", help="Seconds to run.", min=5)] = 60,
+    duration: Annotated[
+        str, typer.Option("--duration", metavar="DURATION", help="How long to run: 60s, 5m.")
+    ] = "60s",
     devices: Annotated[
-        int, typer.Option("--devices", help="Simulated devices (a mix of kinds).", min=3)
+        int, typer.Option("--devices", metavar="N", help="Simulated devices (a mix of kinds).")
     ] = 30,
-    district: Annotated[str, typer.Option(help="District, lowercase pinyin.")] = "jiaojiang",
+    district: Annotated[
+        str, typer.Option(metavar="NAME", help="District, lowercase pinyin.")
+    ] = "jiaojiang",
     scenario: Annotated[
-        str, typer.Option(help="Simulator scenario (see `xiuhua sim scenarios`).")
+        str, typer.Option(metavar="NAME", help="Simulator scenario (see `xiuhua sim scenarios`).")
     ] = "normal_day",
     speed: Annotated[
-        float, typer.Option(help="Simulated seconds per wall-clock second.", min=1)
+        float, typer.Option(metavar="X", help="Simulated seconds per wall-clock second.")
     ] = 60.0,
-    seed: Annotated[int, typer.Option(help="Seed of the fleet and the simulation.")] = 7,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed of the fleet and the simulation.")
+    ] = 7,
     keep: Annotated[bool, typer.Option(help="Keep the run's folder (logs, data).")] = False,
 ) -> None:
-    """Run everything locally and watch readings flow into InfluxDB."""
-    plan = DemoPlan(district, devices, scenario, speed, duration_s, seed)
-    if plan.sim_lead_s > MAX_SIMULATED_S:
-        typer.echo(
-            f"xiuhua demo: --duration x --speed covers {plan.sim_lead_s / 86_400:.1f} simulated "
-            f"days; the ingester refuses readings older than 7 days, so keep it under "
-            f"{MAX_SIMULATED_S / 86_400:.0f} days",
-            err=True,
-        )
-        raise typer.Exit(2)
+    """Run everything locally and watch readings flow into InfluxDB.
+
+    Ctrl-C or SIGTERM stops the devices, the ingester and the servers, and removes the run's
+    temporary folder (unless --keep).
+    """
+    plan, fleet = _validated(
+        duration, devices=devices, district=district, scenario=scenario, speed=speed, seed=seed
+    )
     configure_logging("warning")
+    with interrupt_on_signals():
+        try:
+            _run_in_folder(plan, fleet, keep=keep)
+        except Interrupted as exc:
+            typer.echo(f"\n{exc}: devices, ingester and servers stopped", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+def _validated(
+    duration: str, *, devices: int, district: str, scenario: str, speed: float, seed: int
+) -> tuple[DemoPlan, list[Device]]:
+    """Every option checked before anything starts; exit 2 with a message naming the option."""
+    from firmware_sim import FleetError, ScenarioError, load_scenario
+
+    try:
+        plan = DemoPlan(district, devices, scenario, speed, _duration_s(duration), seed)
+        plan.check()
+        load_scenario(scenario)
+        return plan, _fleet(plan)
+    except (ValueError, FleetError, ScenarioError) as exc:
+        typer.echo(f"xiuhua demo: {_option_of(exc)}{exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _duration_s(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--duration {exc}") from None
+
+
+def _option_of(exc: Exception) -> str:
+    from firmware_sim import FleetError, ScenarioError
+
+    if isinstance(exc, FleetError):
+        return "--district: " if "district" in str(exc) else "--devices: "
+    return "--scenario: " if isinstance(exc, ScenarioError) else ""
+
+
+def _run_in_folder(plan: DemoPlan, fleet: list[Device], *, keep: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="xiuhua-demo-"))
     try:
-        run_demo(plan, work)
-        typer.echo(
-            f"\nLogs, configs and data of this run: {work}"
-            if keep
-            else "\n(run with --keep to keep this run's logs, configs and data)"
-        )
+        run_demo(plan, fleet, work)
+        if not keep:
+            typer.echo("\n(run with --keep to keep this run's logs, configs and data)")
     except ServiceError as exc:
         typer.echo(f"xiuhua demo: a server did not start: {exc}", err=True)
         raise typer.Exit(1) from exc
-    except KeyboardInterrupt:
-        typer.echo("\ninterrupted; servers stopped", err=True)
-        raise typer.Exit(130) from None
     finally:
-        if not keep:
-            import shutil
-
+        if keep:
+            typer.echo(f"\nLogs, configs and data of this run: {work}")
+        else:
             shutil.rmtree(work, ignore_errors=True)

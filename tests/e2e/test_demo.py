@@ -15,7 +15,7 @@ def test_demo_stores_every_published_reading_and_shows_the_storm() -> None:
     # 10 s at 3600x: ten simulated hours ending (about) now, the scenario played from its start,
     # so the typhoon's rain (from hour 2) fills the pipes; a dry day stays below 0.1 m here.
     result = subprocess.run(
-        [sys.executable, "-m", "xiuhua", "demo", "--duration", "10", "--devices", "6",
+        [sys.executable, "-m", "xiuhua", "demo", "--duration", "10s", "--devices", "6",
          "--scenario", "typhoon_rainstorm", "--speed", "3600"],
         capture_output=True,
         text=True,

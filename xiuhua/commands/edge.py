@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from telemetry_core.errors import XiuhuaError
+from xiuhua._signals import Interrupted, interrupt_on_signals
 
 if TYPE_CHECKING:
     from edge_agent import EdgeAgent, EdgeSettings
@@ -52,7 +53,11 @@ def edge(
     from edge_agent import EdgeError, serve, summary
 
     try:
-        agent, settings = _build(config)
+        # SWMM runs in a child process during the build: a stop signal must reach it too.
+        with interrupt_on_signals():
+            agent, settings = _build(config)
+    except Interrupted as exc:
+        raise typer.Exit(exc.exit_code) from None
     except SimulationFailedError as exc:
         typer.echo(f"xiuhua edge: {exc}", err=True)
         raise typer.Exit(1) from exc

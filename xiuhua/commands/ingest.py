@@ -44,11 +44,15 @@ def ingest(
     from telemetry_core.errors import ConfigError, RegistryError
     from telemetry_core.logging import configure_logging
     from telemetry_core.settings import load_settings
+    from xiuhua._signals import Interrupted, interrupt_on_signals
 
     try:
-        settings = load_settings(IngestSettings, config)
-        configure_logging(settings.log.level, json=settings.log.json_lines)
-        service = build_service(settings, load_fleet(settings))
+        with interrupt_on_signals():
+            settings = load_settings(IngestSettings, config)
+            configure_logging(settings.log.level, json=settings.log.json_lines)
+            service = build_service(settings, load_fleet(settings))
+    except Interrupted as exc:
+        raise typer.Exit(exc.exit_code) from None
     except (ConfigError, RegistryError) as exc:
         typer.echo(f"xiuhua ingest: {exc}", err=True)
         raise typer.Exit(2) from exc

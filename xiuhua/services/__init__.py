@@ -13,7 +13,7 @@ from xiuhua.services._mosquitto import (
     mqtt_answers,
     render_mosquitto_conf,
 )
-from xiuhua.services._process import free_port
+from xiuhua.services._process import free_port, spawn, terminate
 from xiuhua.services._server import LocalServer
 from xiuhua.services._supervisor import Supervisor, settings_env, settings_toml
 from xiuhua.services._victoria import VictoriaMetrics, victoria_argv
@@ -37,6 +37,8 @@ __all__ = [
     "render_mosquitto_conf",
     "settings_env",
     "settings_toml",
+    "spawn",
+    "terminate",
     "victoria_argv",
     "wait_until",
 ]

@@ -23,6 +23,6 @@ def test_simulated_time_starts_duration_times_speed_before_now() -> None:
 def test_a_run_longer_than_the_ingester_accepts_is_refused_before_starting() -> None:
     app = typer.Typer()
     app.command()(demo_command)
-    result = CliRunner().invoke(app, ["--duration", "3600", "--speed", "600"])
+    result = CliRunner().invoke(app, ["--duration", "3600s", "--speed", "600"])
     assert result.exit_code == 2
     assert "7 days" in result.output
