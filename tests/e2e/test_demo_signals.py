@@ -1,7 +1,8 @@
 """A signal to ``xiuhua demo`` leaves nothing behind: no child, grandchild or temporary folder.
 
 Every process the demo starts inherits a unique environment variable, so the test finds them
-in ``/proc`` wherever they are, even reparented to init after the demo died.
+in ``/proc`` wherever they are, even reparented to init after the demo died
+(:func:`tests.helpers.tagged_pids`).
 """
 
 from __future__ import annotations
@@ -15,29 +16,12 @@ from uuid import uuid4
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import tagged_pids, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 STARTED = "readings stored so far"
 SERVERS_UP = "Mosquitto mqtt://"
-
-
-def _tagged_pids(tag: str) -> set[int]:
-    """Processes whose environment carries ``XIUHUA_TEST_TAG=<tag>``."""
-    needle = f"XIUHUA_TEST_TAG={tag}".encode()
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue  # gone meanwhile, or not ours
-        if needle in environ.split(b"\0") and state != "Z":
-            found.add(int(entry.name))
-    return found
 
 
 def _start_demo(tmp_path: Path, tag: str) -> tuple[subprocess.Popen[bytes], Path]:
@@ -75,7 +59,7 @@ def test_a_stop_signal_stops_every_child_and_removes_the_folder(
         wait_until(lambda: marker in _text(out) or demo.poll() is not None, timeout_s=180)
         assert demo.poll() is None, _text(out)
         # The broker, the database, the ingester and (by now, or soon) the gateway.
-        wait_until(lambda: len(_tagged_pids(tag) - {demo.pid}) >= 3, timeout_s=30)
+        wait_until(lambda: len(tagged_pids(tag) - {demo.pid}) >= 3, timeout_s=30)
         assert _demo_folders(tmp_path), "the demo works in a temporary folder"
         demo.send_signal(signum)
         code = demo.wait(timeout=120)
@@ -83,7 +67,7 @@ def test_a_stop_signal_stops_every_child_and_removes_the_folder(
         if demo.poll() is None:
             demo.kill()
     assert code == 128 + signum, _text(out)
-    wait_until(lambda: not _tagged_pids(tag), timeout_s=30)
+    wait_until(lambda: not tagged_pids(tag), timeout_s=30)
     assert _demo_folders(tmp_path) == [], _text(out)
     assert "Traceback" not in _text(out), _text(out)
 
@@ -94,9 +78,9 @@ def test_children_die_with_a_killed_demo(tmp_path: Path) -> None:
     try:
         wait_until(lambda: STARTED in _text(out) or demo.poll() is not None, timeout_s=180)
         assert demo.poll() is None, _text(out)
-        children = _tagged_pids(tag) - {demo.pid}
+        children = tagged_pids(tag) - {demo.pid}
         assert len(children) >= 4, children  # mosquitto, influxd, ingester, gateway
     finally:
         demo.kill()
         demo.wait()
-    wait_until(lambda: not _tagged_pids(tag), timeout_s=60)
+    wait_until(lambda: not tagged_pids(tag), timeout_s=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+from uuid import uuid4
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,7 +21,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry_core.errors import ServiceError
-from tests.helpers import InfluxFactory, MosquittoFactory, wait_until
+from tests.helpers import InfluxFactory, MosquittoFactory, tagged_pids, wait_until
 from xiuhua.services import InfluxDB, Mosquitto, VictoriaMetrics, mqtt_answers
 
 pytestmark = pytest.mark.integration
@@ -300,3 +302,22 @@ def _read_exports(stream: IO[str]) -> dict[str, str]:
         if "XIUHUA_INFLUX__DATABASE" in env:
             return env
     raise AssertionError(f"`services up` exited before printing its settings: {env}")
+
+
+@pytest.mark.parametrize("ready", [False, True], ids=["while-starting", "when-ready"])
+def test_services_up_leaves_no_server_or_folder_after_sigterm(tmp_path: Path, ready: bool) -> None:
+    # Early: as soon as the first server runs, before the command installed anything else.
+    tag = uuid4().hex
+    env = os.environ | {"XIUHUA_TEST_TAG": tag, "TMPDIR": str(tmp_path)}
+    argv = [sys.executable, "-m", "xiuhua", "services", "up", "--no-victoria"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as proc:
+        if ready:
+            assert proc.stdout is not None
+            assert any(b"XIUHUA_INFLUX__DATABASE" in line for line in proc.stdout)
+        else:
+            wait_until(lambda: len(tagged_pids(tag)) >= 2, timeout_s=DEADLINE_S)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=DEADLINE_S)
+    assert code in (0, 143)  # 0 when the signal came after start-up: the normal way to stop
+    wait_until(lambda: not tagged_pids(tag), timeout_s=DEADLINE_S, message="servers gone")
+    assert list(tmp_path.glob("xiuhua-services-*")) == []

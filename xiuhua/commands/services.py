@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import tempfile
-import threading
+import time
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from xiuhua._signals import Interrupted, interrupt_on_signals
 
 if TYPE_CHECKING:
     from xiuhua.services import Supervisor
@@ -77,32 +77,40 @@ def up(
     if log_level not in _LOG_LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level")
     configure_logging(log_level)
-    root = data_dir if data_dir is not None else Path(tempfile.mkdtemp(prefix="xiuhua-services-"))
-    servers: list[LocalServer] = [
-        Mosquitto(root / "mosquitto", port=mqtt_port),
-        InfluxDB(root / "influxdb", port=influx_port),
-    ]
-    if victoria:
-        servers.append(VictoriaMetrics(root / "victoria-metrics", port=vm_port))
-    supervisor = Supervisor(servers)
-    try:
-        supervisor.start()
-        _prepare(supervisor, database)
-    except ServiceError as exc:
-        typer.echo(f"xiuhua services: {exc}", err=True)
-        _cleanup(supervisor, root, keep=data_dir is not None)
-        raise typer.Exit(1) from exc
-    except KeyboardInterrupt as exc:  # Ctrl-C while starting: the supervisor stopped what ran
-        _cleanup(supervisor, root, keep=data_dir is not None)
-        raise typer.Exit(130) from exc
-    _print_summary(supervisor, database, root)
-    _wait_for_signal()
-    try:
-        _cleanup(supervisor, root, keep=data_dir is not None)
-    except ServiceError as exc:
-        typer.echo(f"xiuhua services: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    with interrupt_on_signals():
+        root = data_dir or Path(tempfile.mkdtemp(prefix="xiuhua-services-"))
+        servers: list[LocalServer] = [
+            Mosquitto(root / "mosquitto", port=mqtt_port),
+            InfluxDB(root / "influxdb", port=influx_port),
+        ]
+        if victoria:
+            servers.append(VictoriaMetrics(root / "victoria-metrics", port=vm_port))
+        supervisor = Supervisor(servers)
+        try:
+            try:
+                _serve(supervisor, database, root)
+            finally:
+                _cleanup(supervisor, root, keep=data_dir is not None)
+        except ServiceError as exc:
+            typer.echo(f"xiuhua services: {exc}", err=True)
+            raise typer.Exit(1) from exc
     typer.echo("stopped", err=True)
+
+
+def _serve(supervisor: Supervisor, database: str, root: Path) -> None:
+    """Start, print the summary, wait for SIGINT or SIGTERM; exit 128+N if one comes early."""
+    try:
+        supervisor.start()  # a server that fails to start stops the others
+        _prepare(supervisor, database)
+    except Interrupted as exc:
+        typer.echo(f"{exc} while starting; stopping", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    try:  # running: a stop signal from here on is the way to stop, exit 0
+        _print_summary(supervisor, database, root)
+        while True:  # a timed sleep lets the interpreter run the signal handler promptly
+            time.sleep(0.5)
+    except Interrupted:
+        pass
 
 
 def _prepare(supervisor: Supervisor, database: str) -> None:
@@ -133,20 +141,6 @@ def _print_summary(supervisor: Supervisor, database: str, root: Path) -> None:
             'api = "v2" (VictoriaMetrics accepts any org, bucket and token)'
         )
     typer.echo("\nready; Ctrl-C or SIGTERM stops all servers", err=True)
-
-
-def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
-    stop = threading.Event()
-
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    # A timed wait lets the interpreter run the signal handler promptly.
-    while not stop.wait(0.5):
-        pass
 
 
 def _cleanup(supervisor: Supervisor, root: Path, *, keep: bool) -> None:
