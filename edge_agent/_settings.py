@@ -4,7 +4,8 @@ The same TOML file and ``XIUHUA_<SECTION>__<KEY>`` environment overrides as ever
 point, by the same rules (``telemetry_core.config_rules``: layering, placeholder secrets, MQTT
 URLs), validated with msgspec instead of pydantic: the agent runs on small devices, and pydantic
 costs ~20 MB resident, half the agent's memory goal. Precedence, highest first: environment,
-TOML file, defaults. ``[influx]`` is accepted (a shared settings file may carry it) and ignored.
+TOML file, defaults. One settings file serves every command: other commands' sections
+(``[influx]``, ``[ingest]``, ``[alerting]`` ...) are ignored, unknown sections and keys refused.
 
 One device per process names ``device_id`` (its district and kind come from the fleet file in
 ``[registry]`` or from ``district``/``kind`` here). Gateway mode names ``gateway_id`` and hosts
@@ -18,20 +19,21 @@ import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
 from edge_agent._config import AgentConfig
 from edge_agent._spool import SpoolLimits
+from telemetry_core.config_msgspec import convert_settings
 from telemetry_core.config_rules import (
     MqttUrlMixin,
     is_placeholder,
     mqtt_endpoint,
     parse_sim_start,
-    read_layers,
+    read_settings,
 )
-from telemetry_core.errors import ConfigError, ContractError
+from telemetry_core.errors import ContractError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.topics import check_device_id, check_district
 
@@ -177,7 +179,6 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     mqtt: MqttSection = MqttSection()
     registry: RegistrySection = RegistrySection()
     log: LogSection = LogSection()
-    influx: dict[str, Any] = {}
 
 
 def load_edge_settings(
@@ -185,12 +186,8 @@ def load_edge_settings(
 ) -> EdgeSettings:
     """Settings from ``config_path`` (optional) and ``XIUHUA_*`` variables; ``ConfigError`` else."""
     env = os.environ if environ is None else environ
-    data = read_layers(config_path, env, sections=EdgeSettings.__struct_fields__)
-    try:
-        return msgspec.convert(data, EdgeSettings, strict=False, dec_hook=_decode_custom)
-    except msgspec.ValidationError as exc:
-        source = str(config_path) if config_path else "environment"
-        raise ConfigError(f"{source}: {exc}") from exc
+    layers = read_settings(config_path, env, own=EdgeSettings.__struct_fields__)
+    return convert_settings(layers, EdgeSettings, dec_hook=_decode_custom)
 
 
 def _decode_custom(type_: type, value: object) -> object:

@@ -5,6 +5,12 @@ settings (for small devices, where pydantic would cost ~20 MB resident) both bui
 
 * where values come from: one TOML file, overridden by ``XIUHUA_<SECTION>__<KEY>`` environment
   variables (:func:`read_layers`); precedence, highest first: environment, file, defaults;
+* which sections a command reads: one settings file serves every command, so each takes its
+  own sections and ignores the others' (:data:`KNOWN_SECTIONS`); an unknown section is a typo
+  and refused (:func:`read_settings`);
+* how a settings error reads, whatever library validated it: the place (the environment
+  variable, or the file and line), the dotted key and a plain message, with "did you mean"
+  for a near-miss key (:class:`Problem`, :meth:`Layers.error`);
 * which secrets are placeholders (:data:`PLACEHOLDER_SECRETS`, :func:`is_placeholder`);
 * how an MQTT URL names the broker (:func:`mqtt_endpoint`);
 * when simulated time starts (:func:`parse_sim_start`), and how long things last
@@ -15,10 +21,12 @@ This module imports only the standard library, so the edge agent can use it on a
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -34,11 +42,19 @@ PLACEHOLDER_SECRETS: Final = frozenset(
 )
 """Secrets copied from a template: refused, so they never reach a broker or a database."""
 
+KNOWN_SECTIONS: Final = frozenset(
+    {"mqtt", "influx", "registry", "log", "ingest", "edge", "alerting", "dispatch", "dashboards"}
+)
+"""Every top-level section of the settings file, across all commands. A command reads its own
+and ignores the rest; a section named nowhere here is a typo, refused with "did you mean"."""
+
 _MQTT_SCHEMES: Final = {"mqtt": 1883, "mqtts": 8883}
 _OFFSET: Final = re.compile(r"-(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
 _DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
+_TABLE: Final = re.compile(r"\[\s*([^\[\]]+?)\s*\](?:\s*#.*)?")
+_ASSIGNMENT: Final = re.compile(r"\s*(\"[^\"]+\"|[A-Za-z0-9_-]+)\s*=")
 
 
 def is_placeholder(secret: str) -> bool:
@@ -139,7 +155,9 @@ def parse_duration(text: str) -> float:
         return float(match.group(1)) * _UNIT_S[match.group(2)]
     if _NUMBER.fullmatch(value):
         raise ValueError(f"{text!r} has no unit: {value}s? {value}m? (units s, m, h, d)")
-    raise ValueError(f"{text!r}: want a positive number with a unit s, m, h or d, such as 90s or 6h")
+    raise ValueError(
+        f"{text!r}: want a positive number with a unit s, m, h or d, such as 90s or 6h"
+    )
 
 
 def read_toml(config_path: Path) -> dict[str, Any]:
@@ -169,12 +187,22 @@ def read_layers(
     """
     data = read_toml(config_path) if config_path is not None else {}
     wanted = None if sections is None else {s.lower() for s in sections}
+    _merge_environ(data, environ, wanted, {})
+    return data
+
+
+def _merge_environ(
+    data: dict[str, Any],
+    environ: Mapping[str, str],
+    wanted: Collection[str] | None,
+    origins: dict[tuple[str, ...], str],
+) -> None:
     for name, raw in sorted(environ.items()):
         path = _env_path(name)
         if path is None or (wanted is not None and path[0] not in wanted):
             continue
         _set_nested(data, name, path, _env_value(name, raw))
-    return data
+        origins[tuple(path)] = name
 
 
 def _env_path(name: str) -> list[str] | None:
@@ -204,3 +232,97 @@ def _env_value(name: str, raw: str) -> Any:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{name}: not valid JSON: {exc}") from exc
     return raw
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'url'?"`` for a near miss among ``candidates``, else ``""``."""
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_key(key: str, known: Iterable[str]) -> str:
+    """The message for a key the section does not have, with the closest known one."""
+    return f"unknown key {key!r}{did_you_mean(key, known)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in the settings: where (section, key, ...) and what, in plain words."""
+
+    loc: tuple[str | int, ...]
+    message: str
+
+    @property
+    def key(self) -> str:
+        """``edge.defaults.median_window``: the dotted path, or ``settings`` for the top."""
+        return ".".join(str(p) for p in self.loc) or "settings"
+
+
+@dataclass(frozen=True, slots=True)
+class Layers:
+    """The merged settings data of one command, and where each value came from."""
+
+    data: dict[str, Any]
+    config_path: Path | None = None
+    from_env: Mapping[tuple[str, ...], str] = field(default_factory=dict)
+    """The variable that set each key path taken from the environment."""
+
+    def where(self, loc: Sequence[str | int]) -> str:
+        """The variable that set ``loc`` (or a table holding it), else ``file:line``."""
+        path = tuple(str(p) for p in loc)
+        for depth in range(len(path), 0, -1):
+            variable = self.from_env.get(path[:depth])
+            if variable is not None:
+                return variable
+        if self.config_path is None:
+            return "settings (defaults)"
+        line = toml_line(self.config_path, path)
+        return f"{self.config_path}:{line}" if line else str(self.config_path)
+
+    def error(self, problems: Iterable[Problem]) -> ConfigError:
+        """One ``ConfigError`` listing every problem as ``place: key: message``."""
+        lines = [f"{self.where(p.loc)}: {p.key}: {p.message}" for p in problems]
+        if len(lines) == 1:
+            return ConfigError(lines[0])
+        return ConfigError(f"{len(lines)} problems in the settings:\n  " + "\n  ".join(lines))
+
+
+def read_settings(
+    config_path: Path | None, environ: Mapping[str, str], own: Collection[str]
+) -> Layers:
+    """The file's ``own`` sections with the environment's merged in; other commands' sections
+    (:data:`KNOWN_SECTIONS`) dropped. ``ConfigError`` for an unknown top-level name."""
+    data = read_toml(config_path) if config_path is not None else {}
+    known = KNOWN_SECTIONS | set(own)
+    unknown = [Problem((k,), _unknown_section(k, known)) for k in data if k not in known]
+    if unknown:
+        raise Layers(data, config_path).error(unknown)
+    mine = {k: v for k, v in data.items() if k in own}
+    origins: dict[tuple[str, ...], str] = {}
+    _merge_environ(mine, environ, {s.lower() for s in own}, origins)
+    return Layers(mine, config_path, origins)
+
+
+def _unknown_section(name: str, known: Collection[str]) -> str:
+    listed = ", ".join(sorted(known))
+    return f"unknown section{did_you_mean(name, known)} (sections: {listed})"
+
+
+def toml_line(path: Path, loc: Sequence[str]) -> int | None:
+    """The line of ``path`` that sets ``loc`` (``("edge", "seed")``), or its table's header."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    table: tuple[str, ...] = ()
+    header_at: int | None = None
+    for number, raw in enumerate(lines, start=1):
+        header = _TABLE.fullmatch(raw.strip())
+        if header is not None:
+            table = tuple(part.strip().strip('"') for part in header.group(1).split("."))
+            header_at = number if table == tuple(loc) else header_at
+            continue
+        assignment = _ASSIGNMENT.match(raw)
+        if assignment is not None and (*table, assignment.group(1).strip('"')) == tuple(loc):
+            return number
+    return header_at

@@ -14,19 +14,21 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from telemetry_core.config_rules import (
     MqttUrlMixin,
+    Problem,
     is_placeholder,
     mqtt_endpoint,
-    read_layers,
+    read_settings,
     read_toml,
+    unknown_key,
 )
-from telemetry_core.errors import ConfigError
 
 __all__ = [
     "InfluxSettings",
@@ -138,16 +140,70 @@ def load_settings(
 ) -> S:
     """Settings of type ``cls`` from ``config_path`` (optional) and the environment.
 
-    ``environ`` defaults to ``os.environ``; only variables of ``cls``'s sections are read.
-    ``ConfigError`` naming the file (or the environment) and every problem found.
+    ``environ`` defaults to ``os.environ``; only variables of ``cls``'s sections are read, and
+    other commands' sections of the file are ignored. ``ConfigError`` naming, for every problem
+    found, the environment variable or the file and line, the key, and what is wrong.
     """
     env = os.environ if environ is None else environ
-    data = read_layers(config_path, env, sections=cls.model_fields)
+    layers = read_settings(config_path, env, own=cls.model_fields)
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(layers.data)
     except ValidationError as exc:
-        source = str(config_path) if config_path else "environment"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{source}: {problems}") from exc
+        raise layers.error(_problem(cls, err) for err in exc.errors()) from exc
+
+
+_PLAIN: dict[str, str] = {
+    "missing": "required",
+    "int_parsing": "want a whole number",
+    "int_type": "want a whole number",
+    "int_from_float": "want a whole number",
+    "float_parsing": "want a number",
+    "float_type": "want a number",
+    "bool_parsing": "want true or false",
+    "bool_type": "want true or false",
+    "string_type": "want a string",
+    "path_type": "want a path (a string)",
+    "model_type": "want a table",
+    "dict_type": "want a table",
+    "list_type": "want an array",
+}
+_BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+_SECRET_KEYS = frozenset({"password", "token"})
+
+
+def _problem(cls: type[BaseModel], err: ErrorDetails) -> Problem:
+    """A pydantic error in the words every Xiuhua command uses (no library jargon)."""
+    loc = tuple(err["loc"])
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return Problem(loc, unknown_key(str(loc[-1]), _fields_at(cls, loc[:-1])))
+    if kind == "value_error":
+        return Problem(loc, str(ctx.get("error", err["msg"])))
+    if kind == "literal_error":
+        message = f"want one of {ctx['expected']}"
+    elif kind == "string_pattern_mismatch":
+        message = f"want text matching {ctx['pattern']}"
+    elif bound := next((b for b in _BOUNDS if b in ctx), None):
+        message = f"want {_BOUNDS[bound]} {ctx[bound]}"
+    else:
+        message = _PLAIN.get(kind, err["msg"])
+    return Problem(loc, message + _got(loc, err["input"]))
+
+
+def _got(loc: tuple[str | int, ...], value: Any) -> str:
+    if loc and loc[-1] in _SECRET_KEYS:
+        return ""  # never echo a secret, not even a wrong one
+    if isinstance(value, str | int | float | bool) and len(repr(value)) <= 60:
+        return f", got {value!r}"
+    return ""
+
+
+def _fields_at(cls: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys of the section at ``loc`` (for "did you mean"); empty if it is not a model."""
+    model: Any = cls
+    for part in loc:
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        model = info.annotation if info is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
