@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import yaml
 
@@ -118,7 +118,7 @@ def _attribute_value(raw: str) -> float | str:
 def _device_from_row(row: Mapping[str, Any], where: str) -> Device:
     missing = [c for c in REQUIRED_COLUMNS if row.get(c) in (None, "")]
     if missing:
-        raise RegistryError(f"{where}: missing {', '.join(missing)}")
+        raise RegistryError(f"{where}: no value in column {', '.join(missing)}")
     attributes = dict(row.get("attributes") or {})
     attributes.update(
         {
@@ -127,20 +127,57 @@ def _device_from_row(row: Mapping[str, Any], where: str) -> Device:
             if key not in REQUIRED_COLUMNS and key != "attributes" and value not in (None, "")
         }
     )
+    device_id = _column(row, "device_id", where, check_device_id)
     try:
         return Device(
-            device_id=str(row["device_id"]).strip(),
-            kind=DeviceKind(str(row["kind"]).strip()),
-            district=str(row["district"]).strip(),
-            lat=float(row["lat"]),
-            lon=float(row["lon"]),
-            expected_interval_s=float(row["expected_interval_s"]),
+            device_id=device_id,
+            kind=_column(row, "kind", where, _kind),
+            district=_column(row, "district", where, check_district),
+            lat=_column(row, "lat", where, lambda raw: _number(raw, -90.0, 90.0)),
+            lon=_column(row, "lon", where, lambda raw: _number(raw, -180.0, 180.0)),
+            expected_interval_s=_column(row, "expected_interval_s", where, _interval_s),
             attributes={
                 k: _attribute_value(v) if isinstance(v, str) else v for k, v in attributes.items()
             },
         )
-    except (ValueError, TypeError) as exc:
-        raise RegistryError(f"{where}: {exc}") from exc
+    except (ValueError, TypeError) as exc:  # the attributes
+        raise RegistryError(f"{where}: {device_id}: {exc}") from exc
+
+
+T = TypeVar("T")
+
+
+def _column(row: Mapping[str, Any], column: str, where: str, parse: Callable[[str], T]) -> T:
+    """``parse`` of the column's text; ``RegistryError`` naming the place and the column."""
+    try:
+        return parse(str(row[column]).strip())
+    except (ValueError, TypeError) as exc:  # ContractError is a ValueError
+        raise RegistryError(f"{where}: column {column}: {exc}") from exc
+
+
+def _kind(raw: str) -> DeviceKind:
+    try:
+        return DeviceKind(raw)
+    except ValueError:
+        kinds = ", ".join(k.value for k in DeviceKind)
+        raise ValueError(f"{raw!r} is not a device kind; want one of {kinds}") from None
+
+
+def _number(raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{raw} is outside {low:g} to {high:g}")
+    return value
+
+
+def _interval_s(raw: str) -> float:
+    value = _number(raw, -math.inf, math.inf)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{raw}: want a positive number of seconds")
+    return value
 
 
 def _load_csv(path: Path) -> Iterator[tuple[str, Device]]:
@@ -149,7 +186,10 @@ def _load_csv(path: Path) -> Iterator[tuple[str, Device]]:
         header = reader.fieldnames or []
         absent = [c for c in REQUIRED_COLUMNS if c not in header]
         if absent:
-            raise RegistryError(f"{path}:1: header lacks {', '.join(absent)}")
+            raise RegistryError(
+                f"{path}:1: header lacks column {', '.join(absent)} (a fleet file has "
+                f"{', '.join(REQUIRED_COLUMNS)}, then attribute columns)"
+            )
         for row in reader:
             if None in row:
                 raise RegistryError(f"{path}:{reader.line_num}: more cells than header columns")

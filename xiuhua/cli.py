@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from xiuhua import __version__
 
@@ -24,15 +27,40 @@ HELP = (
     "to get a broker and a database to play with."
 )
 
-# (name, module, help) — each module exposes ``app``, a typer.Typer.
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    """A ``xiuhua`` subcommand: its module exposes ``app``, a ``typer.Typer``.
+
+    ``single``: the module's app is one command (its callback), not a group: it is registered
+    as a command, so its usage reads ``xiuhua ingest [OPTIONS]``, not ``COMMAND [ARGS]...``.
+    A new component adds one line here (``alerting``, ``dispatch``).
+    """
+
+    name: str
+    module: str
+    help: str
+    single: bool = False
+
+
 SUBCOMMANDS = (
-    ("sim", "xiuhua.commands.sim", "Simulate devices: fleets, scenarios, ground truth."),
-    ("edge", "xiuhua.commands.edge", "Run an edge agent (one device, or a gateway of many)."),
-    ("ingest", "xiuhua.commands.ingest", "Run the cloud ingester: MQTT in, InfluxDB out."),
-    ("services", "xiuhua.commands.services", "Start Mosquitto, InfluxDB, VictoriaMetrics."),
-    ("bench", "xiuhua.commands.bench", "Run the benchmarks and print their figures."),
+    Subcommand("sim", "xiuhua.commands.sim", "Simulate devices: fleets, scenarios, ground truth."),
+    Subcommand(
+        "edge", "xiuhua.commands.edge", "Run an edge agent (one device, or a gateway of many)."
+    ),
+    Subcommand(
+        "ingest", "xiuhua.commands.ingest", "Run the cloud ingester: MQTT in, InfluxDB out.", True
+    ),
+    Subcommand(
+        "services", "xiuhua.commands.services", "Start Mosquitto, InfluxDB, VictoriaMetrics."
+    ),
+    Subcommand(
+        "bench", "xiuhua.commands.bench", "Run the benchmarks and print their figures.", True
+    ),
 )
-COMMANDS = ("demo", "version", *(name for name, _, _ in SUBCOMMANDS))
+COMMANDS = ("demo", "version", *(sub.name for sub in SUBCOMMANDS))
+
+_METAVARS = {"int": "N", "float": "NUMBER", "str": "TEXT", "datetime": "TIME"}
 
 
 def _version() -> None:
@@ -40,8 +68,31 @@ def _version() -> None:
     typer.echo(__version__)
 
 
-def _root() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit
+
+
+def _root(
+    *,
+    _version_flag: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
+) -> None:
     """Xiuhua's command line."""
+
+
+def _register(app: typer.Typer, sub: Subcommand) -> None:
+    module_app: typer.Typer = importlib.import_module(sub.module).app
+    callback = module_app.registered_callback
+    if sub.single and callback is not None and callback.callback is not None:
+        app.command(sub.name, help=module_app.info.help, short_help=sub.help)(callback.callback)
+    else:
+        app.add_typer(module_app, name=sub.name, short_help=sub.help)
 
 
 def build_app(argv: Sequence[str] = ()) -> typer.Typer:
@@ -54,21 +105,46 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         no_args_is_help=True,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
+        add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     if everything or wanted == "demo":
         from xiuhua.demo import demo_command
 
         app.command("demo")(demo_command)
-    for name, module, help_text in SUBCOMMANDS:
-        if everything or wanted == name:
-            app.add_typer(importlib.import_module(module).app, name=name, short_help=help_text)
+    for sub in SUBCOMMANDS:
+        if everything or wanted == sub.name:
+            _register(app, sub)
     app.command("version")(_version)
     # A callback keeps typer in group mode even when only one command is registered.
     app.callback()(_root)
     return app
 
 
+def plain_metavars(command: Any) -> None:
+    """Give every option without a metavar a plain one (``PATH``, ``N``, ``NUMBER``, ``TEXT``).
+
+    Typer would show its type names (``<float range>``, ``<list[str]>``); commands set their
+    own metavars where a better word exists (``FILE``, ``DURATION``), and this covers the rest,
+    including commands still to come.
+    """
+    ctx = click_context(command)
+    for param in getattr(command, "params", ()):
+        if param.metavar is None and not getattr(param, "is_flag", False):
+            label = param.display_type(ctx).strip("<>")
+            base = label.removeprefix("list[").removesuffix("]").removesuffix(" range")
+            param.metavar = f"[{base}]" if "|" in base else _METAVARS.get(base, base.upper())
+    for sub in getattr(command, "commands", {}).values():
+        plain_metavars(sub)
+
+
+def click_context(command: Any) -> Any:
+    """A context to render ``command``'s parameter types in."""
+    return command.context_class(command)
+
+
 def main() -> None:
     """Entry point of the ``xiuhua`` console script."""
-    build_app(sys.argv[1:])()
+    command = typer.main.get_command(build_app(sys.argv[1:]))
+    plain_metavars(command)
+    command(prog_name="xiuhua")

@@ -21,7 +21,11 @@ def _bench_dir() -> Path:
 def bench(
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="Run only these benchmarks (e.g. --only ingest --only edge)."),
+        typer.Option(
+            "--only",
+            metavar="NAME",
+            help="Run only these benchmarks (e.g. --only ingest --only edge).",
+        ),
     ] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Smaller workloads, for a first look in a minute.")

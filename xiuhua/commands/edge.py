@@ -28,6 +28,7 @@ app = typer.Typer(
         "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file."
     ),
     invoke_without_command=True,
+    subcommand_metavar="[COMMAND]",  # the agent itself runs without one
 )
 
 
@@ -39,6 +40,7 @@ def edge(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             help="Settings TOML ([mqtt] [registry] [log] [edge]); "
             "XIUHUA_<SECTION>__<KEY> environment variables override it.",
         ),
@@ -75,13 +77,17 @@ def edge(
 @app.command("acl")
 def acl(
     fleet: Annotated[
-        Path | None, typer.Option("--fleet", help="Fleet file of the devices a gateway hosts.")
+        Path | None,
+        typer.Option("--fleet", metavar="FILE", help="Fleet file of the devices a gateway hosts."),
     ] = None,
     gateway: Annotated[
-        str | None, typer.Option("--gateway", help="Gateway id (its MQTT username).")
+        str | None, typer.Option("--gateway", metavar="ID", help="Gateway id (its MQTT username).")
     ] = None,
     cloud_user: Annotated[
-        str | None, typer.Option("--cloud-user", help="A cloud service user: reads all, commands.")
+        str | None,
+        typer.Option(
+            "--cloud-user", metavar="USER", help="A cloud service user: reads all, commands."
+        ),
     ] = None,
 ) -> None:
     """Print a Mosquitto ACL file: each device (username = device id) on its own topics only."""

@@ -34,6 +34,7 @@ def ingest(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             help="Settings TOML ([mqtt] [influx] [registry] [log] [ingest]); "
             "XIUHUA_<SECTION>__<KEY> environment variables override it.",
         ),

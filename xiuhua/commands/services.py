@@ -39,26 +39,34 @@ _PORT_HELP = "TCP port on 127.0.0.1; 0 picks a free one."
 @app.command()
 def up(
     *,
-    mqtt_port: Annotated[int, typer.Option(min=0, max=65535, help=f"MQTT. {_PORT_HELP}")] = 0,
+    mqtt_port: Annotated[
+        int, typer.Option(metavar="PORT", min=0, max=65535, help=f"MQTT. {_PORT_HELP}")
+    ] = 0,
     influx_port: Annotated[
-        int, typer.Option(min=0, max=65535, help=f"InfluxDB HTTP API. {_PORT_HELP}")
+        int, typer.Option(metavar="PORT", min=0, max=65535, help=f"InfluxDB HTTP API. {_PORT_HELP}")
     ] = 0,
     vm_port: Annotated[
-        int, typer.Option(min=0, max=65535, help=f"VictoriaMetrics HTTP API. {_PORT_HELP}")
+        int,
+        typer.Option(
+            metavar="PORT", min=0, max=65535, help=f"VictoriaMetrics HTTP API. {_PORT_HELP}"
+        ),
     ] = 0,
     data_dir: Annotated[
         Path | None,
         typer.Option(
             file_okay=False,
+            metavar="DIR",
             help="Keep configs, data and logs here between runs (one sub-folder per server). "
             "Default: a temporary folder deleted on exit.",
         ),
     ] = None,
     database: Annotated[
-        str, typer.Option(help="InfluxDB database to create for the pipeline.")
+        str, typer.Option(metavar="NAME", help="InfluxDB database to create for the pipeline.")
     ] = "xiuhua",
     victoria: Annotated[bool, typer.Option(help="Also start VictoriaMetrics.")] = True,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")
+    ] = "info",
 ) -> None:
     """Start the servers, print where they listen and how to point Xiuhua at them, then wait.
 

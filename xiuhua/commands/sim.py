@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,10 +18,10 @@ from firmware_sim import (
     list_scenarios,
     load_scenario,
     make_fleet,
-    parse_duration,
     run_to_files,
 )
 from telemetry_core.clock import ScaledClock
+from telemetry_core.config_rules import parse_duration
 from telemetry_core.errors import RegistryError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, load_registry, write_registry_csv
@@ -52,18 +53,28 @@ def _write_yaml(devices: list[Device], path: Path) -> None:
 @app.command()
 def fleet(
     *,
-    out: Annotated[Path, typer.Option("--out", help="Fleet file to write: .csv, .yaml or .yml.")],
-    count: Annotated[int, typer.Option("--count", min=1, help="How many devices.")] = 100,
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="Fleet file to write: .csv, .yaml or .yml."),
+    ],
+    count: Annotated[
+        int, typer.Option("--count", metavar="N", min=1, help="How many devices.")
+    ] = 100,
     district: Annotated[
         str | None,
-        typer.Option("--district", help="One district (e.g. jiaojiang); all nine if omitted."),
+        typer.Option(
+            "--district", metavar="NAME", help="One district (e.g. jiaojiang); all nine if omitted."
+        ),
     ] = None,
     kind: Annotated[
         DeviceKind | None, typer.Option("--kind", help="Only this kind; a mix if omitted.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same fleet.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Same seed, same fleet.")] = 0,
     nodes: Annotated[
-        int, typer.Option("--nodes-per-district", min=3, help="Modelled manholes per district.")
+        int,
+        typer.Option(
+            "--nodes-per-district", metavar="N", min=3, help="Modelled manholes per district."
+        ),
     ] = DEFAULT_NODES_PER_DISTRICT,
 ) -> None:
     """Write a fleet file of plausible devices (a registry the edge agent and ingester load)."""
@@ -73,28 +84,42 @@ def fleet(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     suffix = out.suffix.lower()
-    if suffix == ".csv":
-        write_registry_csv(devices, out)
-    elif suffix in (".yaml", ".yml"):
-        _write_yaml(devices, out)
-    else:
-        typer.echo(f"error: {out}: want a .csv, .yaml or .yml file name", err=True)
+    writers = {".csv": write_registry_csv, ".yaml": _write_yaml, ".yml": _write_yaml}
+    if suffix not in writers:
+        typer.echo(f"error: --out {out}: want a .csv, .yaml or .yml file name", err=True)
         raise typer.Exit(2)
+    try:
+        writers[suffix](devices, out)
+    except OSError as exc:
+        typer.echo(f"error: --out {out}: cannot write: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"wrote {len(devices)} devices to {out}")
 
 
 @app.command()
-def scenarios() -> None:
-    """List the built-in scenarios (files in firmware_sim/scenarios)."""
+def scenarios(
+    *,
+    brief: Annotated[bool, typer.Option("--brief", help="Names and titles only.")] = False,
+) -> None:
+    """List the built-in scenarios (files in firmware_sim/scenarios) with their descriptions."""
     try:
         infos = list_scenarios()
     except ScenarioError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     width = max(len(i.name) for i in infos)
-    typer.echo(f"{'NAME':<{width}}  TITLE")
     for info in infos:
         typer.echo(f"{info.name:<{width}}  {info.title}")
+        if not brief and info.description.strip():
+            typer.echo(textwrap.indent(textwrap.fill(info.description.strip(), 88), "    "))
+            typer.echo("")
+
+
+def _duration_s(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--duration {exc}") from None
 
 
 def _parse_start(text: str) -> float:
@@ -111,32 +136,39 @@ def _parse_start(text: str) -> float:
 def run(
     *,
     fleet_file: Annotated[
-        Path, typer.Option("--fleet", help="Fleet file (from `xiuhua sim fleet`).")
+        Path, typer.Option("--fleet", metavar="FILE", help="Fleet file (from `xiuhua sim fleet`).")
     ],
-    scenario: Annotated[str, typer.Option("--scenario", help="Scenario name or YAML file.")],
+    scenario: Annotated[
+        str, typer.Option("--scenario", metavar="NAME", help="Scenario name or YAML file.")
+    ],
     out: Annotated[
-        Path, typer.Option("--out", help="Directory for readings, events, ground truth.")
+        Path,
+        typer.Option("--out", metavar="DIR", help="Directory for readings, events, ground truth."),
     ],
     duration: Annotated[
-        str, typer.Option("--duration", help="Simulated time: 90m, 6h, 2d.")
+        str, typer.Option("--duration", metavar="DURATION", help="Simulated time: 90m, 6h, 2d.")
     ] = "6h",
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same run.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Same seed, same run.")] = 0,
     start: Annotated[
-        str, typer.Option("--start", help="Simulated start time (ISO).")
+        str, typer.Option("--start", metavar="TIME", help="Simulated start time (ISO).")
     ] = DEFAULT_START,
     cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="Keep SWMM results here for reuse.")
+        Path | None,
+        typer.Option("--cache-dir", metavar="DIR", help="Keep SWMM results here for reuse."),
     ] = None,
     speed: Annotated[
         float,
         typer.Option(
-            "--speed", min=0.0, help="0: as fast as possible; 1: real time; 60: an hour a minute."
+            "--speed",
+            metavar="X",
+            min=0.0,
+            help="0: as fast as possible; 1: real time; 60: an hour a minute.",
         ),
     ] = 0.0,
 ) -> None:
     """Run a fleet under a scenario as fast as possible and write the results to files."""
     try:
-        duration_s = parse_duration(duration)
+        duration_s = _duration_s(duration)
         start_s = _parse_start(start)
         devices = list(load_registry(fleet_file))
         sc = load_scenario(scenario)
@@ -160,6 +192,9 @@ def run(
     except (HydraulicsError, FleetError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    except OSError as exc:
+        typer.echo(f"error: --out {out}: cannot write: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(
         f"{summary.devices} devices, {summary.ticks} ticks, {summary.readings} readings, "
         f"{summary.failed_reads} failed reads, {summary.truth_records} ground-truth records "
