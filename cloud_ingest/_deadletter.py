@@ -7,9 +7,10 @@ attacker's side of the wire and would otherwise create unbounded series.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import msgspec
+import structlog
 
 from telemetry_core.clock import ms_to_datetime
 from telemetry_core.errors import RejectReason
@@ -114,3 +115,36 @@ def printable(text: str) -> str:
     # Control characters (newlines included) are made visible: InfluxDB 1.x accepts a newline
     # inside a quoted string field, but a line-oriented reader of the export would not.
     return text.translate(_CONTROL)
+
+
+class PublishOutcomes:
+    """Which dead-letter publish each packet id was, so a refusal is logged, not silent.
+
+    An MQTT v5 broker answers a publish it refuses (an ACL without write access) with a
+    PUBACK reason code of 0x80 or more, such as 0x87 "Not authorized"; paho reports it to
+    ``on_publish`` and would otherwise drop it. Runs in the network thread only.
+    """
+
+    MAX_PENDING: Final = 20_000
+
+    def __init__(self) -> None:
+        self._topics: dict[int, str] = {}
+        self.denied = 0
+
+    def sent(self, mid: int, topic: str) -> None:
+        """Remember the topic of packet ``mid`` until its PUBACK (bounded: oldest forgotten)."""
+        if len(self._topics) >= self.MAX_PENDING:
+            self._topics.pop(next(iter(self._topics)))
+        self._topics[mid] = topic
+
+    def on_publish(self, _client: Any, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
+        """paho's ``on_publish`` (VERSION2): log ``publish_denied`` for a failure reason code."""
+        topic = self._topics.pop(mid, None)
+        if getattr(reason, "is_failure", False):
+            self.denied += 1
+            structlog.get_logger().error(
+                "publish_denied",
+                topic=topic,
+                reason=str(reason),
+                code=getattr(reason, "value", None),
+            )

@@ -29,6 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud_ingest._client import Delivery, IngestClient
+from cloud_ingest._deadletter import PublishOutcomes
 from cloud_ingest._writer import Backoff
 from telemetry_core.settings import MqttSettings
 
@@ -86,6 +87,7 @@ class MqttSource:
         self.callback_errors = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()
+        self.publish_outcomes = PublishOutcomes()
         self._settings = settings
         self._subscriptions = list(subscriptions)
         self._on_sys = on_sys
@@ -133,6 +135,7 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self.publish_outcomes.on_publish  # a refused dead letter is logged
         return client
 
     def start(self) -> None:
@@ -193,6 +196,7 @@ class MqttSource:
 
     def _publish(self, topic: str, payload: bytes) -> None:
         info = self._client.publish(topic, payload, qos=1)
+        self.publish_outcomes.sent(info.mid, topic)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.dropped_publishes += 1
             log.error("deadletter_publish_dropped", topic=topic, rc=str(info.rc))

@@ -10,6 +10,7 @@ package does that for tests); they never appear here or in logs.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from telemetry_core.registry import Device
 from telemetry_core.topics import PREFIX, Channel, check_device_id, gateway_status_topic
@@ -36,8 +37,22 @@ def gateway_acl(gateway_id: str, devices: Iterable[Device]) -> str:
     return "\n".join(lines) + "\n"
 
 
+CLOUD_READS: Final = (f"{PREFIX}/#", "$SYS/broker/#")
+"""Everything devices send (ingester, alerting), and the broker's counters: the ingester's
+broker-drop watch reads ``$SYS/broker/publish/messages/dropped`` and ``$SYS/broker/uptime``
+(``#`` alone never matches a ``$`` topic)."""
+CLOUD_WRITES: Final = (
+    f"{PREFIX}/_deadletter/#",  # refused messages, with the reason (ingester, alerting)
+    f"{PREFIX}/_alert/#",  # alert transitions (alerting)
+    f"{PREFIX}/_incident/#",  # incidents (alerting)
+    f"{PREFIX}/+/+/+/{Channel.CMD.value}",  # commands to devices (operators, dispatch)
+)
+
+
 def cloud_acl(username: str) -> str:
-    """``user``/``topic`` lines for a cloud service: read everything, send commands."""
-    return (
-        f"user {username}\ntopic read {PREFIX}/#\ntopic write {PREFIX}/+/+/+/{Channel.CMD.value}\n"
-    )
+    """``user``/``topic`` lines for the cloud services' user: what every documented cloud
+    function needs (:data:`CLOUD_READS`, :data:`CLOUD_WRITES`), and nothing a device owns."""
+    lines = [f"user {username}"]
+    lines += [f"topic read {topic}" for topic in CLOUD_READS]
+    lines += [f"topic write {topic}" for topic in CLOUD_WRITES]
+    return "\n".join(lines) + "\n"

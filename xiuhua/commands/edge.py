@@ -86,7 +86,10 @@ def acl(
     cloud_user: Annotated[
         str | None,
         typer.Option(
-            "--cloud-user", metavar="USER", help="A cloud service user: reads all, commands."
+            "--cloud-user",
+            metavar="USER",
+            help="The cloud services' user: reads the devices' topics and $SYS, writes dead "
+            "letters, alerts, incidents and commands.",
         ),
     ] = None,
 ) -> None:

@@ -119,3 +119,23 @@ def test_refusals_count_against_the_device(pipeline: Pipeline) -> None:
     reason_of(pipeline, EVENT, ev(metric="bogus"))
     reason_of(pipeline, STATUS, st(state="?"))
     assert pipeline.tracker.counters("drain-001").rejected == 2
+
+
+def test_a_refused_publish_is_logged_with_its_topic_and_reason() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+    from structlog.testing import capture_logs
+
+    from cloud_ingest._deadletter import PublishOutcomes
+
+    outcomes = PublishOutcomes()
+    outcomes.sent(7, "xh/v1/_deadletter/ingest")
+    outcomes.sent(8, "xh/v1/_deadletter/ingest")
+    with capture_logs() as logs:
+        outcomes.on_publish(None, None, 7, ReasonCode(PacketTypes.PUBACK, identifier=0), None)
+        outcomes.on_publish(None, None, 8, ReasonCode(PacketTypes.PUBACK, identifier=0x87), None)
+    assert logs == [
+        {"event": "publish_denied", "log_level": "error", "topic": "xh/v1/_deadletter/ingest",
+         "reason": "Not authorized", "code": 0x87},
+    ]  # fmt: skip
+    assert outcomes.denied == 1

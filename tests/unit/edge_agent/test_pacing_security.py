@@ -103,3 +103,16 @@ def test_environment_overrides_the_file_and_secrets_stay_hidden(tmp_path: Path) 
     assert settings.mqtt.password == Secret("s3cr3t-Pa55")
     assert "s3cr3t" not in repr(settings)
     assert "s3cr3t" not in str(settings.mqtt.password)
+
+
+def test_the_cloud_acl_grants_what_every_cloud_function_needs() -> None:
+    lines = set(cloud_acl("cloud").splitlines())
+    assert {
+        "user cloud",
+        "topic read xh/v1/#",  # telemetry, events, statuses
+        "topic read $SYS/broker/#",  # the ingester's broker-drop watch
+        "topic write xh/v1/_deadletter/#",  # ingester's and alerting's dead letters
+        "topic write xh/v1/_alert/#",
+        "topic write xh/v1/_incident/#",
+        "topic write xh/v1/+/+/+/cmd",
+    } == lines
