@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap venv check fmt test test-unit test-integration demo bench services clean
+.PHONY: help bootstrap venv venv-rebuild check fmt test test-unit test-integration demo bench services clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -15,12 +15,22 @@ help: ## Show the commands
 bootstrap: ## Install the Debian packages the servers come from (apt-get, as root)
 	@bash scripts/bootstrap.sh
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# A .venv that exists but cannot install (made without python3-venv, so without pip; or whose
+# python no longer runs, after an upgrade) is removed and made again instead of failing.
+VENV_BROKEN := $(shell test -e $(VENV) && ! $(BIN)/python -c "import pip" >/dev/null 2>&1 && echo yes)
+
+$(STAMP): pyproject.toml $(if $(VENV_BROKEN),venv-rebuild)
+	@bash scripts/bootstrap.sh --python
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "$(PYTHON) -m venv failed: install python3-venv (make bootstrap)" >&2; exit 1; }
 	@echo "Installing Xiuhua and its development tools into $(VENV) (log: $(VENV)/install.log) ..."
 	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[dev]'; } \
 		> $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
+
+venv-rebuild:
+	@echo "$(VENV) is incomplete or broken (no pip, or its python does not run): making it again"
+	@rm -rf $(VENV)
 
 venv: $(STAMP) ## Create .venv and install Xiuhua with its development tools
 
