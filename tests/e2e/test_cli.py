@@ -149,3 +149,11 @@ def test_settings_errors_from_the_real_commands(tmp_path: Path) -> None:
     assert edge.stderr.strip() == (
         "xiuhua edge: XIUHUA_EDGE__SEED: edge.seed: want a whole number, got 'many'"
     )
+
+
+def test_the_readme_shows_the_real_command_list() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ xiuhua --help\n", 1)[1].split("```", 1)[0]
+    real = _xiuhua("--help").stdout
+    assert shown.startswith("Commands:\n")
+    assert shown in real, (shown, real)
