@@ -84,3 +84,30 @@ def test_children_die_with_a_killed_demo(tmp_path: Path) -> None:
         demo.kill()
         demo.wait()
     wait_until(lambda: not tagged_pids(tag), timeout_s=60)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_stopped_or_killed_bench_run_takes_its_benchmark_with_it(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # `xiuhua bench` runs bench/bench_*.py of the current folder: one that would run for long.
+    ready = tmp_path / "ready"
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "bench_forever.py").write_text(
+        f"import pathlib, time\npathlib.Path({str(ready)!r}).touch()\ntime.sleep(3600)\n",
+        encoding="utf-8",
+    )
+    tag = uuid4().hex
+    env = os.environ | {"XIUHUA_TEST_TAG": tag}
+    argv = [sys.executable, "-m", "xiuhua", "bench"]
+    bench = subprocess.Popen(argv, cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(ready.exists, timeout_s=60)
+        assert len(tagged_pids(tag)) == 2  # xiuhua bench and its benchmark
+        bench.send_signal(signum)
+        code = bench.wait(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert code == (128 + signum if signum != signal.SIGKILL else -signal.SIGKILL)
+    wait_until(lambda: not tagged_pids(tag), timeout_s=30)

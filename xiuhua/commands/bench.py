@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,6 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from xiuhua._signals import Interrupted, interrupt_on_signals
+from xiuhua.services._process import die_with_parent
 
 app = typer.Typer(help="Run the benchmarks in bench/ one after another; each prints its figures.")
 
@@ -42,7 +46,12 @@ def bench(
         known = ", ".join(s.stem.removeprefix("bench_") for s in scripts)
         typer.echo(f"unknown benchmark in {sorted(wanted)}; known: {known}", err=True)
         raise typer.Exit(2)
-    failed = [script.name for script in chosen if not _run(script, quick)]
+    try:
+        with interrupt_on_signals():
+            failed = [script.name for script in chosen if not _run(script, quick)]
+    except Interrupted as exc:  # subprocess.run killed the running benchmark on the way out
+        typer.echo(f"{exc}: benchmarks stopped", err=True)
+        raise typer.Exit(exc.exit_code) from None
     if failed:
         typer.echo(f"benchmarks that failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
@@ -52,7 +61,13 @@ def _run(script: Path, quick: bool) -> bool:
     typer.echo(f"\n=== {script.stem} ===", err=True)
     started = time.monotonic()
     argv = [sys.executable, str(script), *(["--quick"] if quick else [])]
-    result = subprocess.run(argv, check=False, cwd=script.parent.parent)
+    parent = os.getpid()
+    result = subprocess.run(
+        argv,
+        check=False,
+        cwd=script.parent.parent,
+        preexec_fn=lambda: die_with_parent(parent),  # fork-safe: prctl, getppid, kill only
+    )
     elapsed_s = time.monotonic() - started
     typer.echo(f"=== {script.stem}: {elapsed_s:.0f} s, exit {result.returncode}", err=True)
     return result.returncode == 0
