@@ -13,6 +13,7 @@ scenario is played from its start. The duration counts from when the gateway is 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -31,9 +32,20 @@ from telemetry_core.errors import ServiceError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.logging import configure_logging
 from telemetry_core.registry import Device, write_registry_csv
+from xiuhua._children import OWNER_FILE, ChildProcess, remove_stale_folders
 from xiuhua._signals import Interrupted, interrupt_on_signals
-from xiuhua.services import InfluxDB, Mosquitto, spawn, terminate
+from xiuhua.services import InfluxDB, Mosquitto
 from xiuhua.watch import TelemetryWatch
+
+__all__ = [
+    "STOP_SLACK_S",
+    "ChildProcess",
+    "DemoPlan",
+    "demo_command",
+    "run_demo",
+    "sim_start_iso",
+    "stored_counts",
+]
 
 DATABASE = "xiuhua"
 KINDS = tuple(k.value for k in DeviceKind)
@@ -79,33 +91,6 @@ class DemoPlan:
                 "the ingester refuses readings older than 7 days, so keep it under "
                 f"{MAX_SIMULATED_S / 86_400:.0f} days"
             )
-
-
-class ChildProcess:
-    """A ``xiuhua`` subcommand run as a child process, its output kept in a log file.
-
-    Started like the local servers (:func:`xiuhua.services.spawn`): in a session of its own, so
-    a Ctrl-C reaches only the demo, which stops the children in order; and tied to the demo's
-    life, so a demo killed outright takes them with it (SIGTERM on the parent's death).
-    """
-
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._proc = spawn(argv, log_path, cwd=log_path.parent)
-
-    def alive(self) -> bool:
-        """Whether the process is still running."""
-        return self._proc.poll() is None
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        """SIGTERM, wait, SIGKILL if it will not go; the exit code."""
-        return terminate(self._proc, timeout_s)
-
-    def tail(self, lines: int = 20) -> str:
-        """The last lines of its output."""
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def _xiuhua(*args: str) -> list[str]:
@@ -377,7 +362,11 @@ def _option_of(exc: Exception) -> str:
 
 
 def _run_in_folder(plan: DemoPlan, fleet: list[Device], *, keep: bool) -> None:
+    for stale in remove_stale_folders(Path(tempfile.gettempdir())):
+        typer.echo(f"  removed {stale}, left by a demo that was killed", err=True)
     work = Path(tempfile.mkdtemp(prefix="xiuhua-demo-"))
+    if not keep:
+        (work / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
     try:
         run_demo(plan, fleet, work)
         if not keep:

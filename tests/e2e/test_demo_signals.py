@@ -17,6 +17,7 @@ from uuid import uuid4
 import pytest
 
 from tests.helpers import tagged_pids, wait_until
+from xiuhua._children import remove_stale_folders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -84,6 +85,11 @@ def test_children_die_with_a_killed_demo(tmp_path: Path) -> None:
         demo.kill()
         demo.wait()
     wait_until(lambda: not tagged_pids(tag), timeout_s=60)
+    # No time to clean up: the next demo removes the folder of this dead one (and only that).
+    (folder,) = _demo_folders(tmp_path)
+    (kept := tmp_path / "xiuhua-demo-kept").mkdir()  # --keep: no owner file, never removed
+    assert remove_stale_folders(tmp_path) == [folder]
+    assert _demo_folders(tmp_path) == [kept]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
