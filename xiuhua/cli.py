@@ -128,19 +128,15 @@ def plain_metavars(command: Any) -> None:
     own metavars where a better word exists (``FILE``, ``DURATION``), and this covers the rest,
     including commands still to come.
     """
-    ctx = click_context(command)
+    ctx = command.context_class(command)
     for param in getattr(command, "params", ()):
-        if param.metavar is None and not getattr(param, "is_flag", False):
+        plain = param.metavar is None and not getattr(param, "is_flag", False)
+        if plain and hasattr(param, "display_type"):
             label = param.display_type(ctx).strip("<>")
             base = label.removeprefix("list[").removesuffix("]").removesuffix(" range")
             param.metavar = f"[{base}]" if "|" in base else _METAVARS.get(base, base.upper())
     for sub in getattr(command, "commands", {}).values():
         plain_metavars(sub)
-
-
-def click_context(command: Any) -> Any:
-    """A context to render ``command``'s parameter types in."""
-    return command.context_class(command)
 
 
 def main() -> None:
