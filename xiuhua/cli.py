@@ -58,7 +58,8 @@ SUBCOMMANDS = (
         "bench", "xiuhua.commands.bench", "Run the benchmarks and print their figures.", True
     ),
 )
-COMMANDS = ("demo", "version", *(sub.name for sub in SUBCOMMANDS))
+COMMANDS = ("demo", *(sub.name for sub in SUBCOMMANDS), "version")
+"""Every top-level command, in the order the help lists them."""
 
 _METAVARS = {"int": "N", "float": "NUMBER", "str": "TEXT", "datetime": "TIME"}
 
@@ -139,8 +140,15 @@ def plain_metavars(command: Any) -> None:
         plain_metavars(sub)
 
 
+def get_command(argv: Sequence[str] = ()) -> Any:
+    """The click command behind :func:`build_app`: plain metavars, commands in help order."""
+    command: Any = typer.main.get_command(build_app(argv))
+    plain_metavars(command)
+    listed = command.commands
+    command.commands = {n: listed[n] for n in COMMANDS if n in listed} | listed
+    return command
+
+
 def main() -> None:
     """Entry point of the ``xiuhua`` console script."""
-    command = typer.main.get_command(build_app(sys.argv[1:]))
-    plain_metavars(command)
-    command(prog_name="xiuhua")
+    get_command(sys.argv[1:])(prog_name="xiuhua")

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
 
 from xiuhua import __version__
-from xiuhua.cli import build_app
+from xiuhua.cli import get_command
 
 pytestmark = [pytest.mark.e2e]
 
@@ -34,7 +33,7 @@ def _command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple
     return found
 
 
-PATHS = _command_paths(typer.main.get_command(build_app()))
+PATHS = _command_paths(get_command())
 
 
 def _xiuhua(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
