@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap venv venv-rebuild check fmt test test-unit test-integration demo bench services clean
+.PHONY: help bootstrap venv check fmt test test-unit test-integration demo bench services clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml $(if $(VENV_BROKEN),venv-rebuild)
 		> $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
+.PHONY: venv-rebuild
 venv-rebuild:
 	@echo "$(VENV) is incomplete or broken (no pip, or its python does not run): making it again"
 	@rm -rf $(VENV)
