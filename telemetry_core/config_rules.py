@@ -291,12 +291,15 @@ def read_settings(
     config_path: Path | None, environ: Mapping[str, str], own: Collection[str]
 ) -> Layers:
     """The file's ``own`` sections with the environment's merged in; other commands' sections
-    (:data:`KNOWN_SECTIONS`) dropped. ``ConfigError`` for an unknown top-level name."""
+    (:data:`KNOWN_SECTIONS`) dropped. ``ConfigError`` for an unknown section, in the file or in
+    a variable's name (``XIUHUA_INGETS__BATCH_SIZE``)."""
     data = read_toml(config_path) if config_path is not None else {}
     known = KNOWN_SECTIONS | set(own)
+    from_env = {path[0]: name for name in environ if (path := _env_path(name)) is not None}
     unknown = [Problem((k,), _unknown_section(k, known)) for k in data if k not in known]
+    unknown += [Problem((k,), _unknown_section(k, known)) for k in from_env if k not in known]
     if unknown:
-        raise Layers(data, config_path).error(unknown)
+        raise Layers(data, config_path, {(k,): v for k, v in from_env.items()}).error(unknown)
     mine = {k: v for k, v in data.items() if k in own}
     origins: dict[tuple[str, ...], str] = {}
     _merge_environ(mine, environ, {s.lower() for s in own}, origins)

@@ -194,3 +194,9 @@ def test_durations_take_a_unit(text: str, seconds: float) -> None:
 def test_a_duration_without_a_unit_or_positive_number_is_refused(text: str, needle: str) -> None:
     with pytest.raises(ValueError, match=re.escape(needle)):
         parse_duration(text)
+
+
+@LOADERS
+def test_a_variable_naming_an_unknown_section_is_refused(tmp_path: Path, load: Loader) -> None:
+    message = _error(load, _file(tmp_path, SHARED), {"XIUHUA_INGETS__BATCH_SIZE": "10"})
+    assert message.startswith("XIUHUA_INGETS__BATCH_SIZE: ingets: unknown section; did you mean")
