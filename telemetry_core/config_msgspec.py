@@ -55,18 +55,28 @@ def _with_value(problem: Problem, data: Any) -> Problem:
     """Place and word a problem by the values it is about.
 
     A section's own check (``__post_init__``) is reported at the section; when its message
-    quotes one of the section's values, it is about that key (and maybe that variable).
+    starts with one of the section's keys, or quotes one of its values, it is about that key
+    (and maybe the variable that set it).
     ``got a string`` becomes ``got 'abc'``: environment values are all strings.
     """
     for part in problem.loc:
         data = data.get(part) if isinstance(data, dict) else None
     if isinstance(data, dict):
-        quoted = [k for k, v in data.items() if isinstance(v, str) and repr(v) in problem.message]
-        return Problem((*problem.loc, quoted[0]), problem.message) if len(quoted) == 1 else problem
+        return _about_key(problem, data)
     secret = bool(problem.loc) and problem.loc[-1] in _SECRET_KEYS
     if problem.message.endswith("got a string") and isinstance(data, str) and not secret:
         return Problem(problem.loc, problem.message.removesuffix("a string") + repr(data[:60]))
     return problem
+
+
+def _about_key(problem: Problem, section: dict[str, Any]) -> Problem:
+    dotted = ".".join(str(p) for p in problem.loc)
+    for key in section:
+        for head in (f"{dotted}.{key} ", f"{key} "):
+            if problem.message.startswith(head):
+                return Problem((*problem.loc, key), problem.message.removeprefix(head))
+    quoted = [k for k, v in section.items() if isinstance(v, str) and repr(v) in problem.message]
+    return Problem((*problem.loc, quoted[0]), problem.message) if len(quoted) == 1 else problem
 
 
 def problem_of(cls: type, text: str) -> Problem:

@@ -268,14 +268,22 @@ class Layers:
     """The variable that set each key path taken from the environment."""
 
     def where(self, loc: Sequence[str | int]) -> str:
-        """The variable that set ``loc`` (or a table holding it), else ``file:line``."""
+        """The variable that set ``loc`` (or a table holding it), else ``file:line``; for a
+        whole section, also the variables that set keys inside it."""
         path = tuple(str(p) for p in loc)
         for depth in range(len(path), 0, -1):
             variable = self.from_env.get(path[:depth])
             if variable is not None:
                 return variable
+        inside = sorted(v for k, v in self.from_env.items() if path and k[: len(path)] == path)
+        place = self._file_place(path)
+        if not inside:
+            return place or "settings (defaults)"
+        return f"{place} (with {', '.join(inside)})" if place else ", ".join(inside)
+
+    def _file_place(self, path: tuple[str, ...]) -> str | None:
         if self.config_path is None:
-            return "settings (defaults)"
+            return None
         line = toml_line(self.config_path, path)
         return f"{self.config_path}:{line}" if line else str(self.config_path)
 

@@ -45,7 +45,7 @@ def test_sim_start_forms(tmp_path: Path, text: str, start_s: float) -> None:
     ],
 )
 def test_bad_sim_starts_fail_at_load_and_say_why(tmp_path: Path, text: str, needle: str) -> None:
-    with pytest.raises(ConfigError, match=rf"edge.sim_start .*{needle}"):
+    with pytest.raises(ConfigError, match=rf"edge.toml:\d+: edge.sim_start: .*{needle}"):
         load_edge_settings(_write(tmp_path, f'sim_start = "{text}"\n'), environ={})
 
 

@@ -200,3 +200,30 @@ def test_a_duration_without_a_unit_or_positive_number_is_refused(text: str, need
 def test_a_variable_naming_an_unknown_section_is_refused(tmp_path: Path, load: Loader) -> None:
     message = _error(load, _file(tmp_path, SHARED), {"XIUHUA_INGETS__BATCH_SIZE": "10"})
     assert message.startswith("XIUHUA_INGETS__BATCH_SIZE: ingets: unknown section; did you mean")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("XIUHUA_EDGE__SIM_START", "2999-01-01T00:00:00Z",
+         "XIUHUA_EDGE__SIM_START: edge.sim_start: '2999-01-01T00:00:00Z' is in the future"),
+        ("XIUHUA_MQTT__PASSWORD", "changeme",
+         "XIUHUA_MQTT__PASSWORD: mqtt.password: is a placeholder; set a real secret"),
+        ("XIUHUA_EDGE__DEFAULTS__MEDIAN_WINDOW", "4",
+         "XIUHUA_EDGE__DEFAULTS__MEDIAN_WINDOW: edge.defaults.median_window: must be odd, got 4"),
+    ],
+)  # fmt: skip
+def test_a_section_check_is_placed_at_its_key_and_variable(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    message = _error(_edge, _file(tmp_path, SHARED), {variable: value})
+    assert message.startswith(expected), message
+
+
+def test_a_section_check_names_the_file_and_the_variables_inside_the_section(
+    tmp_path: Path,
+) -> None:
+    path = _file(tmp_path, SHARED)
+    message = _error(_edge, path, {"XIUHUA_EDGE__DEVICE_ID": "dr-jj-000001"})
+    line = SHARED.splitlines().index("[edge]") + 1
+    assert message.startswith(f"{path}:{line} (with XIUHUA_EDGE__DEVICE_ID): edge: set exactly one")
