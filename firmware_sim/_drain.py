@@ -14,10 +14,11 @@ import numpy as np
 
 from firmware_sim._common import local_hour
 from firmware_sim._network import Network, generate_network
-from firmware_sim._rain import chicago_mmh, typhoon_mmh
-from firmware_sim._scenario import DesignStorm, RainEvent, Scenario
+from firmware_sim._rainfield import RainField, rain_series
+
+__all__ = ["DrainModel", "node_of", "rain_series"]
+from firmware_sim._scenario import Scenario
 from firmware_sim._swmm import (
-    RAIN_STEP_MIN,
     SEWAGE_PATTERN,
     HydraulicResult,
     build_inp,
@@ -35,30 +36,6 @@ RUNOFF_COD_MGL = 35.0
 RUNOFF_NH3N_MGL = 1.2
 FLOOD_M3S = 1e-4
 """Below this, SWMM's flooding loss is numerical noise, not a manhole overflowing."""
-
-
-def event_mmh(event: RainEvent, seed: int) -> np.ndarray:
-    """One rain event's hyetograph in mm/h, one value per 5 minutes from its start."""
-    if isinstance(event, DesignStorm):
-        return chicago_mmh(
-            event.return_period_y, event.duration_min, event.peak_ratio, RAIN_STEP_MIN
-        )
-    return typhoon_mmh(
-        event.duration_h, event.total_mm, event.peak_mm_h, RAIN_STEP_MIN, seed,
-        wettest_hour_mm=event.wettest_hour_mm,
-    )  # fmt: skip
-
-
-def rain_series(scenario: Scenario, seed: int) -> np.ndarray:
-    """The scenario's rainfall in mm/h at its reference point, one value per 5 minutes."""
-    steps = int(np.ceil(scenario.duration_h * 60 / RAIN_STEP_MIN))
-    rain = np.zeros(steps)
-    for k, event in enumerate(scenario.rain):
-        part = event_mmh(event, seed + k)
-        begin = int(event.start_h * 60 / RAIN_STEP_MIN)
-        part = part[: max(0, steps - begin)]
-        rain[begin : begin + part.size] += part
-    return rain
 
 
 def node_of(device: Device, network: Network) -> int:
@@ -143,10 +120,10 @@ class DrainModel:
         if self._result is None:
             inp = build_inp(
                 self.networks,
-                rain_series(self._scenario, self._seed),
+                RainField(self._scenario, self._seed),
                 self._start_s,
                 self._scenario.duration_s,
-                self._scenario.outfall_stage_m,
+                self._scenario.storm_surge,
             )
             result = run_swmm(inp, self._start_s, cache_dir, timeout_s)
             nodes = {n: i for i, n in enumerate(result.node_names)}

@@ -32,8 +32,8 @@ def _drain(
 ) -> tuple[tuple[float, float], dict[str, float | str]]:
     junction = net.junctions[n % len(net.junctions)]
     conduit = next(c for c in net.conduits if c.upstream == junction.name)
-    # The modelled network sits near the district centre; jitter keeps co-located sensors apart.
-    east = junction.x_m - net.outfall_x_m / 2 + float(rng.normal(0, 4))
+    # The modelled network sits around the district centre; jitter keeps co-located sensors apart.
+    east = junction.x_m + float(rng.normal(0, 4))
     north = junction.y_m + float(rng.normal(0, 4))
     attrs: dict[str, float | str] = {
         "swmm_node": junction.name,
