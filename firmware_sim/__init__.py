@@ -7,6 +7,7 @@ happened is written down as ground truth. Simulated devices implement
 """
 
 from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT, make_fleet
+from firmware_sim._netfile import write_network
 from firmware_sim._runner import RunSummary, parse_duration, run_to_files
 from firmware_sim._scenario import Scenario, ScenarioInfo, list_scenarios, load_scenario
 from firmware_sim._simulation import FleetSimulation, SimulatedDriver
@@ -31,4 +32,5 @@ __all__ = [
     "parse_duration",
     "run_to_files",
     "write_ground_truth",
+    "write_network",
 ]

@@ -16,7 +16,7 @@ from firmware_sim._common import local_hour
 from firmware_sim._network import Network, generate_network
 from firmware_sim._rainfield import RainField, rain_series
 
-__all__ = ["DrainModel", "node_of", "rain_series"]
+__all__ = ["DrainModel", "network_size", "node_of", "rain_series"]
 from firmware_sim._scenario import Scenario
 from firmware_sim._swmm import (
     SEWAGE_PATTERN,
@@ -53,7 +53,7 @@ def node_of(device: Device, network: Network) -> int:
     return index
 
 
-def _network_size(district_name: str, devices: Sequence[Device], default: int) -> int:
+def network_size(district_name: str, devices: Sequence[Device], default: int) -> int:
     """The network size the fleet was made with (``network_nodes``), else ``default``."""
     sizes = {
         d.attributes.get("network_nodes", default) for d in devices if d.district == district_name
@@ -85,7 +85,7 @@ class DrainModel:
         self._start_s = start_s
         districts = sorted({d.district for d in devices})
         self.networks = [
-            generate_network(name, _network_size(name, devices, nodes_per_district))
+            generate_network(name, network_size(name, devices, nodes_per_district))
             for name in districts
         ]
         self._result: HydraulicResult | None = None

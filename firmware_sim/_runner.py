@@ -2,7 +2,8 @@
 
 ``readings.jsonl`` holds one telemetry-contract ``Telemetry`` message per device per tick (as the
 device measured it: outages only cut the network, so they appear in the ground truth, not here);
-``events.jsonl`` holds an ``Event`` for each failed read; ``ground_truth.jsonl`` what happened.
+``events.jsonl`` holds an ``Event`` for each failed read; ``ground_truth.jsonl`` what happened;
+``network.json`` the modelled drainage network and which drain device reads which node.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware_sim._netfile import write_network
 from firmware_sim._scenario import Scenario
 from firmware_sim._simulation import FleetSimulation
 from telemetry_core.clock import Clock
@@ -116,5 +118,6 @@ def run_to_files(
             if progress is not None:
                 progress(tick + 1, ticks)
     truth = sim.write_ground_truth(paths[2], start_s + ticks * tick_s)
+    write_network(devices, out_dir / "network.json")
     wall = time.perf_counter() - began
     return RunSummary(len(devices), ticks, counts[0], counts[1], truth, wall, *paths)
