@@ -124,8 +124,11 @@ def run(
         Path, typer.Option("--out", help="Directory for readings, events, ground truth.")
     ],
     duration: Annotated[
-        str, typer.Option("--duration", help="Simulated time: 90m, 6h, 2d.")
-    ] = "6h",
+        str | None,
+        typer.Option(
+            "--duration", help="Simulated time: 90m, 6h, 2d; default the scenario's duration_h."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same run.")] = 0,
     start: Annotated[
         str, typer.Option("--start", help="Simulated start time (ISO).")
@@ -142,10 +145,10 @@ def run(
 ) -> None:
     """Run a fleet under a scenario as fast as possible and write the results to files."""
     try:
-        duration_s = parse_duration(duration)
         start_s = _parse_start(start)
         devices = list(load_registry(fleet_file))
         sc = load_scenario(scenario)
+        duration_s = sc.duration_s if duration is None else parse_duration(duration)
     except (ValueError, RegistryError, ScenarioError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

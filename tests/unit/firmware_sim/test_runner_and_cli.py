@@ -139,3 +139,19 @@ def test_cli_scores_alerts_against_a_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "alerts.jsonl:1" in result.output
+
+
+def test_the_typhoon_overflows_within_the_default_duration(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.csv"
+    runner = CliRunner()
+    made = runner.invoke(app, ["fleet", "--district", "luqiao", "--kind", "drain", "--count", "12",
+                               "--nodes-per-district", "12", "--out", str(fleet)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "--fleet", str(fleet), "--scenario", "typhoon_rainstorm",
+                                 "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    truth = [json.loads(line) for line in (out / "ground_truth.jsonl").read_text().splitlines()]
+    overflows = [r for r in truth if r["what"] == "overflow"]
+    assert overflows, "the typhoon's point is overflow; the default run must reach it"
+    assert max(r["end_s"] for r in truth) <= START_S + 24 * 3600 + 60
