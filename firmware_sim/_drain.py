@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware_sim._common import local_hour
+from firmware_sim._events import NodeSeries, TruthEvent, node_events
 from firmware_sim._network import Network, generate_network
 from firmware_sim._rainfield import RainField, rain_series
 
@@ -189,3 +190,26 @@ class DrainModel:
                     )  # fmt: skip
                     k += 1
         return records
+
+    def truth_events(self, until_s: float) -> list[TruthEvent]:
+        """Overflow and surcharge spans per modelled manhole (unit ``jj-J012``), unmerged."""
+        res = self._result
+        if res is None:
+            return []
+        cols: dict[int, list[int]] = {}
+        for i, node in enumerate(self._node_idx.tolist()):
+            cols.setdefault(node, []).append(i)
+        nodes = sorted(cols)
+        first = [cols[n][0] for n in nodes]
+        series = NodeSeries(
+            times_s=res.times_s,
+            flooding_m3s=res.flooding_m3s[:, nodes],
+            fill=res.depth_m[:, nodes] / self._diameter[first],
+            units=tuple(self._node_keys[i].replace("_", "-", 1) for i in first),
+            device_ids=tuple(tuple(self.devices[i].device_id for i in cols[n]) for n in nodes),
+            districts=tuple(self.devices[i].district for i in first),
+        )
+        return node_events(
+            series, flood_m3s=FLOOD_M3S, start_s=self._start_s,
+            period_s=self._scenario.duration_s, until_s=until_s,
+        )  # fmt: skip

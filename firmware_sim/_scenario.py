@@ -140,6 +140,12 @@ class Crowd(Selection):
     multiplier: Annotated[float, Field(gt=0.0, le=50.0)]
 
 
+class MissedCollection(Selection):
+    """Collections skipped at the selected stations in the window: every bin, or ``categories``."""
+
+    categories: tuple[Literal["kitchen", "recyclable", "hazardous", "other"], ...] | None = None
+
+
 class Scenario(_Model):
     """A validated scenario."""
 
@@ -154,7 +160,7 @@ class Scenario(_Model):
     crowds: tuple[Crowd, ...] = ()
     sensor_faults: tuple[SensorFault, ...] = ()
     incidents: tuple[Incident, ...] = ()
-    missed_collections: tuple[Selection, ...] = ()
+    missed_collections: tuple[MissedCollection, ...] = ()
     outages: tuple[Selection, ...] = ()
 
     @model_validator(mode="after")
