@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from firmware_sim._common import local_hour
-from firmware_sim._events import NodeSeries, TruthEvent, node_events
+from firmware_sim._events import NodeSeries, TruthEvent, event_records, node_events
+from firmware_sim._levelsensor import DROWNED_M, LevelSensors, submerged_events
 from firmware_sim._network import Network, generate_network
 from firmware_sim._rainfield import RainField, rain_series
 
@@ -95,6 +96,7 @@ class DrainModel:
         self._quality = rng.uniform(0.8, 1.2, n)
         self._battery0 = rng.uniform(3.45, 3.65, n)
         self._rssi0 = rng.normal(-88.0, 6.0, n)
+        self.level_sensors = LevelSensors(devices, seed)
         self._map_devices()
 
     def _map_devices(self) -> None:
@@ -153,11 +155,13 @@ class DrainModel:
         pattern = SEWAGE_PATTERN[int(local_hour(self._start_s + rel_s)) % 24]
         sewage = np.clip(self._dwf * pattern / np.maximum(np.abs(flow), 1e-6), 0.0, 1.0)
         days = rel_s / 86_400.0
+        velocity = at(res.velocity_ms, self._link_idx)
+        measured = self.level_sensors.measure(level, velocity, self._depth_max, rel_s)
         columns = {
-            "level_m": level,
-            "fill_ratio": level / self._diameter,
+            "level_m": measured,
+            "fill_ratio": measured / self._diameter,
             "flow_m3s": flow,
-            "velocity_ms": at(res.velocity_ms, self._link_idx),
+            "velocity_ms": velocity,
             "cod_mgl": self._quality * (SEWAGE_COD_MGL * sewage + RUNOFF_COD_MGL * (1 - sewage)),
             "nh3n_mgl": self._quality * (SEWAGE_NH3N_MGL * sewage + RUNOFF_NH3N_MGL * (1 - sewage)),
             "battery_v": self._battery0 - 0.004 * days,
@@ -189,7 +193,29 @@ class DrainModel:
                                           f"node={self._node_keys[i]}")
                     )  # fmt: skip
                     k += 1
-        return records
+        return records + event_records(self.sensor_events(until_s))
+
+    def _repeated(
+        self, spans: list[tuple[float, float]], until_s: float
+    ) -> list[tuple[float, float]]:
+        """Spans of one scenario period (relative seconds), repeated each period before until_s."""
+        out, period = [], self._scenario.duration_s
+        for a, b in spans:
+            k = 0
+            while (begin := self._start_s + k * period + a) < until_s:
+                out.append((begin, min(self._start_s + k * period + min(b, period), until_s)))
+                k += 1
+        return out
+
+    def sensor_events(self, until_s: float) -> list[TruthEvent]:
+        """Level-sensor faults: ``fault:fouling`` per device, ``fault:submerged`` while drowned."""
+        events = self.level_sensors.fouling_events(self._start_s, until_s)
+        res = self._result
+        if res is None:
+            return events
+        drowned = res.depth_m[:, self._node_idx] >= self._depth_max - DROWNED_M
+        spans = [self._repeated(s, until_s) for s in intervals(drowned, res.times_s)]
+        return events + submerged_events(self.devices, spans)
 
     def truth_events(self, until_s: float) -> list[TruthEvent]:
         """Overflow and surcharge spans per modelled manhole (unit ``jj-J012``), unmerged."""
@@ -212,4 +238,4 @@ class DrainModel:
         return node_events(
             series, flood_m3s=FLOOD_M3S, start_s=self._start_s,
             period_s=self._scenario.duration_s, until_s=until_s,
-        )  # fmt: skip
+        ) + self.sensor_events(until_s)  # fmt: skip

@@ -105,6 +105,10 @@ class SensorLayer:
             if active(f.spec, rel_s, self._scenario.duration_s):
                 self._apply(f, values=values, missing=missing, failed=failed, rel_s=rel_s, rng=rng)
         np.clip(values, self._low, self._high, out=values)
+        failed_metric = np.isnan(values)  # a model's NaN is a read its sensor could not take
+        if failed_metric.any():
+            missing |= failed_metric
+            values[failed_metric] = 0.0
         return Measured(values, missing, failed)
 
     def _apply(
