@@ -6,6 +6,7 @@ the same however often, and in whatever order, the fleet is read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ SCALE = {
     "fill_hazardous_pct": 2.0, "fill_other_pct": 2.0,
 }  # fmt: skip
 """A typical sensor resolution per metric: baseline noise is a tenth of it, faults multiples."""
+REPORTED_FRACTION = 0.01
+"""Readings are reported to a hundredth of the typical resolution: far below the noise, and a
+short number on the wire rather than seventeen digits."""
 UNTOUCHED = frozenset({"footfall_count", "water_l", "fault_code"})
 """Counters and status codes are digital: no analogue noise or drift."""
 DEFAULT_METRIC = {
@@ -68,6 +72,15 @@ class SensorLayer:
         self._sigma = np.array(
             [0.0 if m in UNTOUCHED else 0.1 * SCALE.get(m, 0.0) for m in self.metrics]
         )
+        # Columns grouped by the decimals they are reported to (3 for metrics without a scale).
+        decimals = [
+            max(0, math.ceil(-math.log10(REPORTED_FRACTION * SCALE[m]))) if m in SCALE else 3
+            for m in self.metrics
+        ]
+        self._rounding = [
+            (np.array([c for c, d in enumerate(decimals) if d == wanted]), 10.0**wanted)
+            for wanted in sorted(set(decimals))
+        ]
         self.faults: list[_Active] = []
         for k, f in enumerate(scenario.sensor_faults):
             mask = select(f, devices, kind, f"sensor/{k}/{f.type}")
@@ -104,6 +117,9 @@ class SensorLayer:
             if active(f.spec, rel_s, self._scenario.duration_s):
                 self._apply(f, values=values, missing=missing, failed=failed, rel_s=rel_s, rng=rng)
         np.clip(values, self._low, self._high, out=values)
+        for cols, scale in self._rounding:
+            # Dividing by an exact power of ten gives the double nearest the decimal.
+            values[:, cols] = np.rint(values[:, cols] * scale) / scale
         return Measured(values, missing, failed)
 
     def _apply(

@@ -206,7 +206,9 @@ class FleetSimulation:
         }
         for j, c in enumerate(k.counter_cols):
             total = float(values[c])
-            reading[k.metrics[c]] = max(0.0, total - float(k.last_counter[row, j]))
+            reading[k.metrics[c]] = float(
+                np.round(max(0.0, total - float(k.last_counter[row, j])), 3)
+            )
             k.last_counter[row, j] = total
         return reading
 
@@ -229,7 +231,8 @@ class FleetSimulation:
         if k.counter_cols:
             values = values.copy()
             totals = values[:, k.counter_cols]
-            values[:, k.counter_cols] = np.maximum(totals - k.last_counter, 0.0)
+            # Rounded again: a difference of two decimals is not always the shortest decimal.
+            values[:, k.counter_cols] = np.round(np.maximum(totals - k.last_counter, 0.0), 3)
             k.last_counter = totals
         return KindArrays(k.kind, k.device_ids, k.metrics, values, m.missing, m.failed, k.skew_s)
 
