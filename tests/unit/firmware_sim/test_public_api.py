@@ -13,7 +13,7 @@ def test_all_lists_exactly_the_public_names() -> None:
         "run_to_files", "write_ground_truth", "MERGE_GAP_S", "OUTPUT_FORMATS", "TIERS",
         "LabelScore", "ScoredAlert",
         "TruthEvent", "TruthFileError", "load_truth_events", "merge_events", "score_alerts",
-        "write_truth_events",
+        "write_truth_events", "write_network",
     }  # fmt: skip
     assert set(firmware_sim.__all__) == expected
     assert all(hasattr(firmware_sim, name) for name in expected)

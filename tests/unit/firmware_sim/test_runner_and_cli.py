@@ -154,7 +154,7 @@ def test_cli_scores_alerts_against_a_run(tmp_path: Path) -> None:
 def test_the_typhoon_overflows_within_the_default_duration(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.csv"
     runner = CliRunner()
-    made = runner.invoke(app, ["fleet", "--district", "luqiao", "--kind", "drain", "--count", "12",
+    made = runner.invoke(app, ["fleet", "--district", "sanmen", "--kind", "drain", "--count", "12",
                                "--nodes-per-district", "12", "--out", str(fleet)])  # fmt: skip
     assert made.exit_code == 0, made.output
     out = tmp_path / "run"
