@@ -45,7 +45,7 @@ def test_loads_csv_with_attributes(tmp_path: Path) -> None:
             "dr-jj-000002,sewer,jiaojiang,28.6,121.4,60,0.8,\n",
             (
                 "fleet.csv:3: column kind: 'sewer' is not a device kind; "
-                "want one of drain, toilet, garbage"
+                "want one of drain, toilet, garbage, rain"
             ),
         ),
         ("DR_bad,drain,jiaojiang,28.6,121.4,60,0.8,\n", "fleet.csv:3: column device_id: "),
