@@ -183,13 +183,13 @@ def test_a_refused_dead_letter_and_sys_subscription_are_logged(
         device = fleet[0]
         assert _publish_as_device(broker, device.device_id, [(topic_of(device), b"{not json")])
         wait_until(lambda: bool(_logged(log_path, "publish_denied")), timeout_s=60)
-        (denied,) = _logged(log_path, "publish_denied")
-        assert (denied["level"], denied["topic"], denied["code"]) == (
-            "error",
-            DEADLETTER_TOPIC,
-            135,
-        )
-        assert denied["reason"] == "Not authorized"
+        for denied in _logged(log_path, "publish_denied"):  # one, or more after a redelivery
+            assert (denied["level"], denied["topic"], denied["code"]) == (
+                "error",
+                DEADLETTER_TOPIC,
+                0x87,
+            )
+            assert denied["reason"] == "Not authorized"
         assert influxdb.count("ingest_rejects", influx_db) == 1  # still recorded in InfluxDB
     finally:
         proc.terminate()
