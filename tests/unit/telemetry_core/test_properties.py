@@ -46,7 +46,7 @@ def test_decode_of_any_json_refuses_only_with_rejected_message(value: Any, kind:
     )
 )
 def test_decode_of_contract_shaped_hostile_objects(shape: tuple[str, dict[str, Any]]) -> None:
-    kind = {"telemetry": Telemetry, "event": Event, "status": Status}[shape[0]]
+    kind: type[Any] = {"telemetry": Telemetry, "event": Event, "status": Status}[shape[0]]
     payload = msgspec.json.encode(shape[1])
     try:
         message = decode(payload, kind)
@@ -61,7 +61,8 @@ def test_decode_of_contract_shaped_hostile_objects(shape: tuple[str, dict[str, A
 def test_encode_then_decode_round_trips(
     message: Telemetry | Event | Status | Command | CommandAck,
 ) -> None:
-    assert decode(encode(message), type(message)) == message
+    kind: type[Any] = type(message)
+    assert decode(encode(message), kind) == message
 
 
 keys = st.text(min_size=1, max_size=20)
