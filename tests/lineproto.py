@@ -66,44 +66,31 @@ def parse_line(line: str) -> Point:
 
 def _until(text: str, start: int, stop: str, *, in_key: bool) -> tuple[str, int]:
     """Text from ``start`` up to the first unescaped ``stop``; (text, index of ``stop``)."""
-    i = start
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            i += 2
-            continue
-        if c == stop:
-            return text[start:i], i
-        i += 1
+    for match in _token(stop).finditer(text, start):
+        if match.group() == stop:
+            return text[start : match.start()], match.start()
     if in_key:
         raise LineError(f"no unescaped {stop!r} after {text[start : start + 40]!r}")
     return text[start:], len(text)
 
 
 def _split(text: str, sep: str) -> list[str]:
-    parts, i, start = [], 0, 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            i += 2
-            continue
-        if text[i] == sep:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
+    parts, start = [], 0
+    for match in _token(sep).finditer(text):
+        if match.group() == sep:
+            parts.append(text[start : match.start()])
+            start = match.end()
     parts.append(text[start:])
     return parts
 
 
+def _token(chars: str) -> re.Pattern[str]:
+    """An escape (backslash and any character) or one of ``chars``: the characters that matter."""
+    return re.compile(r"\\.|[" + re.escape(chars) + "]", re.DOTALL)
+
+
 def _unescape(text: str, chars: str) -> str:
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in chars:
-            out.append(text[i + 1])
-            i += 2
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
+    return re.sub(r"\\([" + re.escape(chars) + "])", r"\1", text)
 
 
 def _series(key_part: str) -> tuple[str, dict[str, str]]:
@@ -121,6 +108,9 @@ def _series(key_part: str) -> tuple[str, dict[str, str]]:
     return measurement, tags
 
 
+_FIELD_TOKEN: Final = re.compile(r'\\.|["=, \n]', re.DOTALL)
+
+
 def _field_scan(line: str, start: int) -> tuple[list[str], int]:
     """The fields, split at commas, up to the first space outside a quoted value.
 
@@ -128,29 +118,30 @@ def _field_scan(line: str, start: int) -> tuple[list[str], int]:
     ``=``), never in a key; a newline ends the line unless inside a quoted value.
     """
     parts: list[str] = []
-    i, begin, quoted, equals, commas = start, start, False, 0, 0
-    while i < len(line):
-        c = line[i]
-        if c == "\\" and i + 1 < len(line):
-            i += 2
+    begin, end, quoted, equals, commas = start, len(line), False, 0, 0
+    for match in _FIELD_TOKEN.finditer(line, start):
+        c = match.group()
+        if len(c) == 2:  # an escape
             continue
         if c == '"' and equals > commas:
             quoted = not quoted
-        elif not quoted and c == "=":
+        elif quoted:
+            continue
+        elif c == "=":
             equals += 1
-        elif not quoted and c == ",":
+        elif c == ",":
             commas += 1
-            parts.append(line[begin:i])
-            begin = i + 1
-        elif not quoted and c in " \n":
-            if c == "\n":
-                raise LineError("newline outside a string field")
+            parts.append(line[begin : match.start()])
+            begin = match.end()
+        elif c == "\n":
+            raise LineError("newline outside a string field")
+        elif c == " ":
+            end = match.start()
             break
-        i += 1
     if quoted:
         raise LineError("unterminated string field")
-    parts.append(line[begin:i])
-    return parts, i
+    parts.append(line[begin:end])
+    return parts, end
 
 
 def _fields(parts: list[str]) -> dict[str, FieldValue]:
