@@ -1,10 +1,12 @@
 """A strict parser of InfluxDB line protocol, written from the reference, for property tests.
 
-It reads one line as InfluxDB 1.8 does and refuses what InfluxDB refuses that matters here:
+It reads one line as InfluxDB 1.x does and refuses what InfluxDB refuses, or silently changes:
 unescaped separators, empty keys, integers outside int64 (``123i``), timestamps outside int64,
-non-finite floats, a duplicate field key. It is independent of ``telemetry_core.line_protocol``
-on purpose: a property test that parses the encoder's output with the encoder's own rules
-would prove nothing.
+non-finite floats, a duplicate field key, a tag or field key ``time``, and a NUL, tab or space
+where InfluxDB skips whitespace (the start of the line, the start of the fields). It is
+independent of ``telemetry_core.line_protocol`` on purpose: a property test that parses the
+encoder's output with the encoder's own rules would prove nothing. It is held to the real server
+by ``tests/integration/test_line_protocol_influx.py``.
 
 Reference: https://docs.influxdata.com/influxdb/v1/write_protocols/line_protocol_reference/
 """
@@ -47,10 +49,14 @@ class Point:
 
 def parse_line(line: str) -> Point:
     """Parse one line (no trailing newline); ``LineError`` names what is wrong."""
+    if line[:1] in ("\x00", "\t", " "):
+        raise LineError("InfluxDB skips leading NUL, tab and space: the measurement would change")
     key_part, pos = _until(line, 0, " ", in_key=True)
     if "\n" in key_part:
         raise LineError("newline in the series key")
     measurement, tags = _series(key_part)
+    if line[pos + 1 : pos + 2] in ("\x00", "\t", " "):
+        raise LineError("InfluxDB skips NUL, tab and space before the fields: the key would change")
     field_parts, pos = _field_scan(line, pos + 1)
     fields = _fields(field_parts)
     rest = line[pos:]
@@ -104,6 +110,8 @@ def _series(key_part: str) -> tuple[str, dict[str, str]]:
         if len(pair) != 2 or not pair[0] or not pair[1]:
             raise LineError(f"bad tag {part!r}")
         key, value = (_unescape(p, ",= ") for p in pair)
+        if key == "time":
+            raise LineError("tag key 'time' is refused by InfluxDB")
         tags[key] = value
     return measurement, tags
 
@@ -155,6 +163,8 @@ def _fields(parts: list[str]) -> dict[str, FieldValue]:
             raise LineError(f"bad field {part!r}")
         if key in fields:
             raise LineError(f"duplicate field {key!r}")
+        if key == "time":
+            raise LineError("field key 'time' is refused (or dropped) by InfluxDB")
         fields[key] = _value(value_raw)
     return fields
 

@@ -105,3 +105,21 @@ def test_refuses_a_backslash_before_an_escaped_character(
 
 def test_a_backslash_before_an_ordinary_character_is_literal() -> None:
     assert encode_point("a\\b", {"k": "c\\d"}, {"f\\g": 1.0}) == "a\\b,k=c\\d f\\g=1.0"
+
+
+@pytest.mark.parametrize(
+    ("measurement", "tags", "fields"),
+    [
+        ("\x00m", {}, {"x": 0.0}),  # InfluxDB stores it as "m": it skips NUL as whitespace
+        ("\tm", {}, {"x": 0.0}),
+        ("m", {"k": "a\x00b"}, {"x": 0.0}),
+        ("m", {}, {"\tx": 0.0}),
+        ("m", {"time": "v"}, {"x": 0.0}),  # refused by InfluxDB
+        ("m", {}, {"time": 0.0}),  # refused, or dropped beside another field
+    ],
+)
+def test_refuses_names_influxdb_would_change_or_refuse(
+    measurement: str, tags: dict[str, str], fields: dict[str, float]
+) -> None:
+    with pytest.raises(LineProtocolError):
+        encode_point(measurement, tags, fields)
