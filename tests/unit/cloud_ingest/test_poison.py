@@ -58,6 +58,10 @@ POISON = [
     (STATUS, with_fields(ST, config_version=2**63), "schema"),
     (STATUS, with_fields(ST, config_version=10**20), "schema"),
     (TOPIC, with_fields(good(1), v=10**30), "schema"),
+    (TOPIC, with_fields(good(1), ts=2**63), "schema"),
+    (EVENT, with_fields(EV, ts=253_402_300_799_999), "schema"),  # year 9999: ns beyond int64
+    (TOPIC, good(1).replace(b'"level_m":1.0', b'"level_m":1e400'), "non_finite"),
+    (EVENT, with_fields(EV, value=1).replace(b'"value": 1', b'"value": -1e999'), "non_finite"),
 ]
 
 
