@@ -17,10 +17,8 @@ import pytest
 from paho.mqtt.client import topic_matches_sub
 from paho.mqtt.enums import CallbackAPIVersion
 
-from telemetry_core.errors import RejectedMessage
 from telemetry_core.registry import Device
-from telemetry_core.schema import Event, Status, Telemetry, decode, encode
-from telemetry_core.topics import Channel, parse_topic
+from telemetry_core.schema import Event, Telemetry, encode
 from tests.hostile import Mutator, interleave
 from tests.integration.ingest.kit import (
     Publisher,
@@ -32,6 +30,7 @@ from tests.integration.ingest.kit import (
     with_json_logs,
     write_config,
 )
+from tests.strategies import SUBSCRIBED, contract_refuses
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -39,24 +38,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DEVICES = 50
 PER_DEVICE = 200
 SEED = 20261201
-_KINDS: dict[Channel, type[Telemetry | Event | Status]] = {
-    Channel.TELEMETRY: Telemetry,
-    Channel.EVENT: Event,
-    Channel.STATUS: Status,
-}
-_SUBSCRIBED = [f"xh/v1/+/+/+/{c.value}" for c in _KINDS]
-
-
-def contract_refuses(topic: str, payload: bytes) -> bool:
-    """Whether the wire contract alone refuses the message (topic or payload)."""
-    try:
-        kind = _KINDS.get(parse_topic(topic).channel)
-        if kind is None:
-            return True
-        decode(payload, kind)  # type: ignore[type-var]  # one of the three
-    except RejectedMessage:
-        return True
-    return False
 
 
 def valid_stream(fleet: list[Device], now_ms: int) -> list[tuple[str, bytes]]:
@@ -138,12 +119,12 @@ def test_a_randomised_hostile_stream_stores_exactly_the_valid_messages(
     stream = list(interleave(valid, mutator, hostile_per_valid=2.0, rng=random.Random(SEED)))
     families = collections.Counter(family or "valid" for _, _, family in stream)
     delivered = [
-        (t, family) for t, _, family in stream if any(topic_matches_sub(s, t) for s in _SUBSCRIBED)
+        (t, family) for t, _, family in stream if any(topic_matches_sub(s, t) for s in SUBSCRIBED)
     ]
     hostile = sum(1 for _, family in delivered if family not in (None, "duplicate"))
     telemetry = sum(1 for t, _ in valid if t.endswith("/telemetry"))
     events = len(valid) - telemetry
-    prime_plain_session(mosquitto.host, mosquitto.port, "xiuhua-xiuhua-ingest-hs1", _SUBSCRIBED)
+    prime_plain_session(mosquitto.host, mosquitto.port, "xiuhua-xiuhua-ingest-hs1", SUBSCRIBED)
     dead = Recorder(mosquitto.host, mosquitto.port, "xh/v1/_deadletter/ingest", "rec-dl-hs1")
     wait_until(lambda: dead.subscribed, timeout_s=30, message="dead-letter listener")
     log_path = tmp_path / "ingest.log"
