@@ -145,3 +145,19 @@ def test_odour_and_bins_are_labelled_with_class_and_category() -> None:
         (START_S + 19 * 3600, START_S + 31 * 3600)
     }
     assert all(np.isfinite(e.peak or np.nan) for e in missed_events)
+
+
+def test_drain_event_units_are_the_network_files_nodes(tmp_path: Path, swmm_cache: Path) -> None:
+    storm = [{"kind": "design_storm", "start_h": 0.5, "return_period_y": 20,
+              "duration_min": 120, "peak_ratio": 0.4}]  # fmt: skip
+    fleet = make_fleet("tiantai", DeviceKind.DRAIN, 18, 1, nodes_per_district=6)
+    summary = run_to_files(fleet, scenario(duration_h=4, rain=storm), seed=1, start_s=START_S,
+                           duration_s=4 * 3600, out_dir=tmp_path, cache_dir=swmm_cache)  # fmt: skip
+    assert summary.truth_events_path is not None
+    devices = json.loads((tmp_path / "network.json").read_text())["devices"]
+    drains = [e for e in load_truth_events(summary.truth_events_path)
+              if e.label in ("overflow", "surcharge")]  # fmt: skip
+    assert drains
+    for e in drains:
+        assert {devices[d] for d in e.device_ids} == {e.unit}
+        assert sorted(d for d, node in devices.items() if node == e.unit) == list(e.device_ids)
