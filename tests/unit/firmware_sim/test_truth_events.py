@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from firmware_sim import (
+    MERGE_GAP_S,
     FleetSimulation,
     TruthEvent,
     TruthFileError,
@@ -161,3 +165,24 @@ def test_drain_event_units_are_the_network_files_nodes(tmp_path: Path, swmm_cach
     for e in drains:
         assert {devices[d] for d in e.device_ids} == {e.unit}
         assert sorted(d for d, node in devices.items() if node == e.unit) == list(e.device_ids)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["jj-J001", "jj-J002"]), st.integers(0, 600), st.integers(1, 90),
+                  st.floats(0, 10)),
+        max_size=30,
+    )
+)  # fmt: skip
+def test_merging_covers_every_span_keeps_the_volume_and_leaves_gaps_of_at_least_g(
+    rows: list[tuple[str, int, int, float]],
+) -> None:
+    spans = [_span(a, a + n, unit=u, volume_m3=v) for u, a, n, v in rows]
+    events = merge_events(spans)
+    assert sum(e.volume_m3 or 0.0 for e in events) == pytest.approx(sum(v for *_, v in rows))
+    for s in spans:
+        assert any(e.unit == s.unit and e.onset_s <= s.onset_s and s.end_s <= e.end_s
+                   for e in events)  # fmt: skip
+    for unit in {e.unit for e in events}:
+        mine = sorted((e for e in events if e.unit == unit), key=lambda e: e.onset_s)
+        assert all(b.onset_s - a.end_s >= MERGE_GAP_S for a, b in itertools.pairwise(mine))
