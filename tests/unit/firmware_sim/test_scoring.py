@@ -131,3 +131,13 @@ def test_scores_stay_within_their_bounds(
     assert score.events_warned <= score.events_detected <= score.events == len(EVENTS)
     assert len(score.lead_times_s) == score.events_warned
     assert all(0.0 <= lead <= horizon_h * H for lead in score.lead_times_s)
+
+
+def test_a_sensors_own_fault_event_does_not_hide_its_manhole() -> None:
+    fouled = TruthEvent(label="fault:fouling", unit="dr-2", device_ids=("dr-2",),
+                        district="jiaojiang", kind="drain", onset_s=T0,
+                        end_s=T0 + 9 * H)  # fmt: skip
+    events = [*EVENTS, fouled]
+    for order in (events, events[::-1]):
+        score = score_alerts([_alert("dr-2", 1.5)], order, label="overflow", horizon_s=H)
+        assert (score.true_warnings, score.events_warned) == (1, 1)
