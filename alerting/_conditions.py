@@ -87,6 +87,12 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if compiled is None:
             return None
         parts.append(compiled)
+    if cond.any:
+        options = [compile_condition(sub, metric, kind, rt) for sub in cond.any]
+        usable = [o for o in options if o is not None]
+        if not usable:
+            return None
+        parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
     for builder in (_neighbours, _rain, _rate, _predict):
         built = builder(cond, metric, kind, rt)
         if built is _MISSING:

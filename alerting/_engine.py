@@ -432,7 +432,7 @@ def _neighbour_metrics(rules: RuleSet) -> set[str]:
             nb = getattr(cond, side, None)
             if nb is not None:
                 found.add(nb.metric)
-        for sub in getattr(cond, "all", ()):
+        for sub in (*getattr(cond, "all", ()), *getattr(cond, "any", ())):
             walk(sub)
 
     for rule in rules:

@@ -132,7 +132,9 @@ def _load_file(path: Path) -> list[LoadedRule]:
         where = f"{path}: rule {rule.name!r}"
         if kind is None:
             raise RuleError(f"{where}: field 'kind': give it on the rule or at the top of the file")
-        if kind not in known_kinds():
+        if kind == "*" and rule.type not in ("silent", "offline"):
+            raise RuleError(f"{where}: field 'kind': '*' is only for silent and offline rules")
+        if kind not in (*known_kinds(), "*"):
             raise RuleError(f"{where}: field 'kind': unknown kind {kind!r}, want {known_kinds()}")
         _check_rule(where, rule, kind)
         out.append(LoadedRule(rule, kind, str(path)))
@@ -217,8 +219,9 @@ def _check_condition_metrics(where: str, field: str, kind: str, cond: Condition)
             if kind != "drain":
                 raise RuleError(f"{where}: field '{field}.{side}': only drain rules see a network")
             _check_metric(where, f"{field}.{side}.metric", kind, nb.metric)
-    for j, sub in enumerate(cond.all):
-        _check_condition_metrics(where, f"{field}.all[{j}]", kind, sub)
+    for name, subs in (("all", cond.all), ("any", cond.any)):
+        for j, sub in enumerate(subs):
+            _check_condition_metrics(where, f"{field}.{name}[{j}]", kind, sub)
 
 
 def _check_monotone(
