@@ -186,6 +186,9 @@ class Engine:
             if ev.update(ts, readings, quality, rt):
                 out = out if out is not None else []
                 self._transition(ctx, ev, ts, msg.historical, out)
+            elif ev.state.flapping:
+                out = out if out is not None else []
+                self._release(ctx, ev, ts, msg.historical, out)
             if gates is not None:
                 (ctx.awake.discard if ev.idle else ctx.awake.add)(ev)
         return out or _NONE
@@ -288,13 +291,19 @@ class Engine:
     # -- transitions ----------------------------------------------------------------------------
 
     def _transition(
-        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition]
-    ) -> None:
+        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition],
+        *, change: bool = True,
+    ) -> None:  # fmt: skip
         st, rule = ev.state, ev.rule.rule
-        note_change(st, ts, rule.flapping)
+        was_flapping = st.flapping
+        if change:
+            note_change(st, ts, rule.flapping)
         target = st.target
         if st.flapping and target < st.tier:
-            return  # held at its highest tier while flapping
+            if not was_flapping:  # mark it on the map once; hold it at its highest tier
+                reason = f"flapping: held at {TIER_NAMES[st.tier]}"
+                out.append(self._message(ctx, ev, st.tier, ts, notify=False, reason=reason))
+            return
         if target == st.tier:
             return
         if st.tier == 0:
@@ -323,6 +332,14 @@ class Engine:
         else:
             self._active[ev.key] = (ctx, ev)
         out.append(msg)
+
+    def _release(
+        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition]
+    ) -> None:
+        """A held flapping alert whose window has calmed goes to its real tier again."""
+        refresh_flapping(ev.state, ts, ev.rule.rule.flapping)
+        if not ev.state.flapping and ev.state.target != ev.state.tier:
+            self._transition(ctx, ev, ts, historical, out, change=False)
 
     def _message(
         self, ctx: _Device, ev: Evaluator, from_tier: int, ts: int, *, historical: bool = False,
