@@ -43,6 +43,14 @@ def reading(
     quality: dict[str, str] | None = None, **values: float,
 ) -> tuple[Topic, Telemetry]:  # fmt: skip
     """A telemetry message ``minute`` minutes after ``T0_MS``."""
+    return message(device, minute, values, historical=historical, quality=quality)
+
+
+def message(
+    device: Device, minute: float, values: dict[str, float], *, historical: bool = False,
+    quality: dict[str, str] | None = None,
+) -> tuple[Topic, Telemetry]:  # fmt: skip
+    """:func:`reading` with the values as a mapping."""
     topic = Topic(device.district, device.kind, device.device_id, Channel.TELEMETRY)
     msg = Telemetry(
         v=1, device_id=device.device_id, ts=T0_MS + int(minute * MIN_MS), seq=int(minute),
@@ -59,11 +67,13 @@ def status(device: Device, minute: float, state: str) -> tuple[Topic, Status]:
     return topic, msg
 
 
-def feed(engine: Engine, device: Device, series: Iterable[tuple[float, dict[str, float]]]) -> list[AlertTransition]:
+def feed(
+    engine: Engine, device: Device, series: Iterable[tuple[float, dict[str, float]]]
+) -> list[AlertTransition]:
     """Feed ``(minute, readings)`` pairs; every transition, in order."""
     out: list[AlertTransition] = []
     for minute, values in series:
-        out += engine.on_telemetry(*reading(device, minute, **values))
+        out += engine.on_telemetry(*message(device, minute, values))
     return out
 
 
@@ -80,6 +90,7 @@ def chain_network(*nodes: str, district: str = "jiaojiang") -> Network:
          "downstream": nodes[i + 1] if i + 1 < len(nodes) else "OUT"}
         for i, n in enumerate(nodes)
     ]  # fmt: skip
-    items.append({"id": "OUT", "district": district, "kind": "outfall", "lat": 28.68,
-                  "lon": 121.5, "invert_elev_m": 0.5, "ground_elev_m": 2.0, "downstream": None})  # fmt: skip
+    outfall = {"id": "OUT", "district": district, "kind": "outfall", "lat": 28.68, "lon": 121.5,
+               "invert_elev_m": 0.5, "ground_elev_m": 2.0, "downstream": None}  # fmt: skip
+    items.append(outfall)
     return network_from_dict({"version": 1, "nodes": items, "devices": {}, "rain_gauges": {}})

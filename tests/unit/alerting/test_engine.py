@@ -39,7 +39,8 @@ def test_a_duration_must_hold_in_event_time(fill_rules: RuleSet) -> None:
     out = feed(Engine(fill_rules, [dev]), dev, _series(0.8, 0.8, 0.8, 0.8, 0.8, 0.8))
     assert tiers(out) == [("none", "yellow")]
     assert out[0].ts == T0_MS + 5 * MIN_MS  # the reading five minutes after the first one
-    assert out[0].rule == "drain.fill" and out[0].category == "overload"
+    assert out[0].rule == "drain.fill"
+    assert out[0].category == "overload"
     assert out[0].value == pytest.approx(0.8)
 
 
@@ -108,7 +109,8 @@ def test_a_backfill_updates_state_without_a_stale_notification(fill_rules: RuleS
     for minute in range(3):
         out += engine.on_telemetry(*reading(dev, minute, historical=True, fill_ratio=1.3))
     assert tiers(out) == [("none", "red")]
-    assert out[0].historical and not out[0].notify
+    assert out[0].historical
+    assert not out[0].notify
 
 
 def test_flapping_holds_the_alert_and_stops_notifying(fill_rules: RuleSet) -> None:
@@ -124,7 +126,9 @@ def test_flapping_holds_the_alert_and_stops_notifying(fill_rules: RuleSet) -> No
     assert all(not t.notify for t in out if t.flapping)
     assert engine.active() == {("dr-jj-000001", "drain.fill"): "red"}  # held while flapping
     later = feed(engine, dev, [(minute + 60 + i, {"fill_ratio": 0.2}) for i in range(3)])
-    assert tiers(later) == [("red", "none")] and not later[0].flapping and later[0].notify
+    assert tiers(later) == [("red", "none")]
+    assert not later[0].flapping
+    assert later[0].notify
 
 
 def test_a_silence_mutes_until_it_ends(fill_rules: RuleSet) -> None:
@@ -152,9 +156,11 @@ def test_a_standing_alert_is_repeated_after_its_interval(fill_rules: RuleSet) ->
 DEVICE = """
 version: 1
 rules:
-  - {name: device.silent, kind: "*", type: silent, category: device, tier: yellow, after_intervals: 5}
+  - {name: device.silent, kind: "*", type: silent, category: device, tier: yellow,
+     after_intervals: 5}
   - {name: device.offline, kind: "*", type: offline, category: device, tier: orange}
-  - {name: device.stuck, kind: drain, type: stuck, category: device, readings: 5, metrics: [level_m]}
+  - {name: device.stuck, kind: drain, type: stuck, category: device, readings: 5,
+     metrics: [level_m]}
   - {name: device.range, kind: drain, type: out_of_range, category: device, metrics: [level_m]}
 """
 
@@ -171,7 +177,9 @@ def test_silent_and_never_heard_devices(tmp_path: Path) -> None:
         ("dr-jj-000002", "yellow", "silent for 6 min"),
     ]
     back = engine.on_telemetry(*reading(heard, 7, level_m=0.1))
-    assert [(t.device_id, t.rule, t.tier_to) for t in back] == [("dr-jj-000002", "device.silent", "none")]
+    assert [(t.device_id, t.rule, t.tier_to) for t in back] == [
+        ("dr-jj-000002", "device.silent", "none")
+    ]
     assert engine.tick((T0_MS + 8 * MIN_MS) / 1000) == []  # no repeat of the standing one
 
 

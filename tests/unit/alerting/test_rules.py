@@ -31,11 +31,12 @@ def test_the_default_rule_set_loads_one_file_per_kind() -> None:
     assert {"drain.overflow", "drain.overload", "device.silent", "garbage.fire"} <= set(names)
 
 
-def test_selectors_pick_devices_by_registry_attributes(tmp_path: Path) -> None:
+def test_selectors_pick_devices_by_registry_attributes() -> None:
     rs = load_rules(default_rules_dir())
     class1 = {r.name for r in rs.for_device(toilet(toilet_class=1.0))}
     class3 = {r.name for r in rs.for_device(toilet(toilet_class=3.0))}
-    assert "toilet.nh3.class1" in class1 and "toilet.nh3.class3" not in class1
+    assert "toilet.nh3.class1" in class1
+    assert "toilet.nh3.class3" not in class1
     assert "toilet.nh3.class3" in class3
     assert "drain.overflow" in {r.name for r in rs.for_device(drain())}
     assert "device.silent" in class1  # kind "*"
@@ -45,13 +46,13 @@ def test_selectors_pick_devices_by_registry_attributes(tmp_path: Path) -> None:
     ("body", "field", "says"),
     [
         (f"metric: fill_ratio\ncolour: red\ntiers: [{GOOD_TIER}]", "colour", "unknown field"),
-        (f"metric: fill_ratio\ntiers: [{{tier: yellow, raise: {{above: high}}}}]",
+        ("metric: fill_ratio\ntiers: [{tier: yellow, raise: {above: high}}]",
          "tiers.0.raise.above", "valid number"),
         ("metric: fill_ratio\ntiers: [{tier: yellow, raise: {above: 0.7}, count: three}]",
          "tiers.0.count", "valid integer"),
         ("metric: fill_ratio\ntiers: [{tier: yellow, raise: {above: 0.7}, for: soon}]",
          "tiers.0.for", "duration"),
-        (f"metric: fill_ratio\ntiers: [{{tier: purple, raise: {{above: 0.7}}}}]",
+        ("metric: fill_ratio\ntiers: [{tier: purple, raise: {above: 0.7}}]",
          "tiers.0.tier", "'blue', 'yellow', 'orange' or 'red'"),
     ],
 )  # fmt: skip
@@ -76,7 +77,9 @@ def test_an_unknown_metric_for_the_kind_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_metric_inside_a_condition_is_refused(tmp_path: Path) -> None:
-    body = "metric: fill_ratio\ntiers: [{tier: yellow, raise: {all: [{metric: bogus_m, above: 1}]}}]"
+    body = (
+        "metric: fill_ratio\ntiers: [{tier: yellow, raise: {all: [{metric: bogus_m, above: 1}]}}]"
+    )
     with pytest.raises(RuleError, match=r"field 'tiers\[0\].raise.all\[0\].metric'.*'bogus_m'"):
         load_rules(_one_rule(tmp_path, body))
 
@@ -118,7 +121,9 @@ def test_a_clear_condition_that_can_never_hold_is_refused(
 
 
 def test_hysteresis_the_right_way_round_is_accepted(tmp_path: Path) -> None:
-    rs = rules(tmp_path, f"""
+    rs = rules(
+        tmp_path,
+        f"""
         version: 1
         kind: drain
         rules:
@@ -126,7 +131,8 @@ def test_hysteresis_the_right_way_round_is_accepted(tmp_path: Path) -> None:
             category: overload
             metric: fill_ratio
             tiers: [{GOOD_TIER}, {{tier: red, raise: {{above: 1.0}}, clear: {{at_most: 1.0}}}}]
-    """)
+    """,
+    )
     assert [t.tier for t in rs.rules[0].rule.tiers] == ["yellow", "red"]
 
 
@@ -142,8 +148,8 @@ def test_hysteresis_the_right_way_round_is_accepted(tmp_path: Path) -> None:
          "needs at least one tier"),
         ("version: 1\nkind: drain\nrules: [{name: x.y, category: device, type: stuck}]",
          "field 'metrics'"),
-        ("version: 1\nkind: drain\nrules: [{name: x.y, kind: '*', category: device, "
-         "type: stuck, metrics: [level_m]}]", "only for silent and offline"),
+        (("version: 1\nkind: drain\nrules: [{name: x.y, kind: '*', category: device, "
+          "type: stuck, metrics: [level_m]}]"), "only for silent and offline"),
         ("version: 1\nkind: [drain\n", "not valid YAML"),
     ],
 )  # fmt: skip
@@ -156,7 +162,10 @@ def test_file_level_mistakes_are_named(tmp_path: Path, text: str, says: str) -> 
 
 
 def test_a_name_used_twice_across_files_names_both(tmp_path: Path) -> None:
-    body = "version: 1\nkind: drain\nrules:\n  - {name: d.x, category: device, type: stuck, metrics: [level_m]}\n"
+    body = (
+        "version: 1\nkind: drain\nrules:\n"
+        "  - {name: d.x, category: device, type: stuck, metrics: [level_m]}\n"
+    )
     (tmp_path / "a.yaml").write_text(body, encoding="utf-8")
     (tmp_path / "b.yaml").write_text(body, encoding="utf-8")
     with pytest.raises(RuleError, match=r"b.yaml: rule 'd.x': name already used in .*a.yaml"):
