@@ -97,5 +97,6 @@ def score(
 def describe(name: str, s: LabelScore) -> str:
     """One line for the test's output."""
     lead = "-" if s.median_lead_s is None else f"{s.median_lead_s / 60:.1f} min"
+    counts = f"({s.events_warned}/{s.events}, detected {s.events_detected})"
     return (f"{name:28s} warnings {s.warnings:4d}  precision {s.precision:.2f}  "
-            f"recall {s.recall:.2f} ({s.events_warned}/{s.events})  median lead {lead}")  # fmt: skip
+            f"recall {s.recall:.2f} {counts}  median lead {lead}")  # fmt: skip
