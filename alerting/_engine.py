@@ -195,13 +195,9 @@ class Engine:
 
     def _unevaluated(self, ctx: _Device | None, msg: Telemetry) -> list[AlertTransition]:
         """A reading of an unknown device (rain kept if it is a gauge of the network), or a
-        duplicate or late one: it shows the device alive but cannot rewrite the past."""
-        if ctx is None:
-            if msg.device_id in self._gauges:
-                self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
-            return _NONE
-        if ctx.silent_raised:
-            return self._heard(ctx, msg.ts, msg.historical) or _NONE
+        duplicate or late one: it cannot rewrite the past, nor show the device alive now."""
+        if ctx is None and msg.device_id in self._gauges:
+            self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
         return _NONE
 
     def _feed(self, rt: Runtime, t: float, readings: Mapping[str, float]) -> None:
@@ -233,7 +229,7 @@ class Engine:
     def on_event(self, topic: Topic, msg: Event) -> list[AlertTransition]:
         """A device event: the device is alive (silent alerts clear); no rule reads events yet."""
         ctx = self._devices.get(msg.device_id)
-        if ctx is None or not ctx.silent:
+        if ctx is None or not ctx.silent or msg.ts <= ctx.last_seen:
             return _NONE
         self._watermark_ms = max(self._watermark_ms, msg.ts)
         return self._heard(ctx, msg.ts, msg.historical) or _NONE
