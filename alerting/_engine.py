@@ -293,6 +293,8 @@ class Engine:
             repeat_ms = ev.rule.rule.repeat * 1000
             due = st.last_notify_ms != UNSET and now - st.last_notify_ms >= repeat_ms
             if st.tier and due and repeat_ms > 0 and not st.flapping:
+                if self._muted(ctx.device, ev.rule.name, now):
+                    continue  # a silence that began after the alert mutes its reminders too
                 out.append(self._message(ctx, ev, st.tier, now, notify=True, reason="reminder"))
                 st.last_notify_ms = now
 
