@@ -437,7 +437,7 @@ class Engine:
         ctxs = self._devices.values()
         snap = Snapshot(
             version=SNAPSHOT_VERSION, start_ms=self._start_ms, watermark_ms=self._watermark_ms,
-            states=self._states,
+            states={k: st for k, st in self._states.items() if not _quiet(st)},
             last_seen={c.device.device_id: c.last_seen for c in ctxs if c.last_seen != UNSET},
             last_ts={c.device.device_id: c.last_ts for c in ctxs if c.last_ts != UNSET},
             history={c.device.device_id: {m: list(h) for m, h in c.rt.history.items() if h}
@@ -515,6 +515,16 @@ def _fits(ev: Evaluator) -> bool:
     return any(
         walk(t.raise_) or (t.clear is not None and walk(t.clear)) for t in ev.rule.rule.tiers
     )
+
+
+def _quiet(st: RuleState) -> bool:
+    """A state with nothing to carry over (no tier, nothing counted or timed): left out of the
+    snapshot, restored fresh."""
+    return (
+        st.tier == 0 and st.target == 0 and not st.changes and not st.aux
+        and not any(st.latched) and not any(st.counts) and all(x == UNSET for x in st.since)
+        and st.last_notify_ms == UNSET
+    )  # fmt: skip
 
 
 def _copy_state(src: RuleState, dst: RuleState) -> None:
