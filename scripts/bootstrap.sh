@@ -2,7 +2,7 @@
 # Install the Debian packages Xiuhua needs, if any are missing.
 #
 #   scripts/bootstrap.sh            python3, python3-venv, openssl, mosquitto, mosquitto-clients,
-#                                   influxdb, victoria-metrics
+#                                   influxdb, victoria-metrics, postgresql
 #   scripts/bootstrap.sh --python   only what `make venv` needs: python3 and python3-venv
 #   scripts/bootstrap.sh --browser  everything, plus chromium (dashboard end-to-end tests)
 #   scripts/bootstrap.sh --dry-run  say what is missing and the command that installs it; no change
@@ -18,7 +18,8 @@ set -euo pipefail
 # A fresh Debian has python3 but not its venv module: `python3 -m venv` then leaves a .venv
 # without pip ("No module named pip"). python3-venv brings ensurepip, which makes pip.
 python_packages=(python3 python3-venv)
-packages=("${python_packages[@]}" openssl mosquitto mosquitto-clients influxdb victoria-metrics)
+packages=("${python_packages[@]}" openssl mosquitto mosquitto-clients influxdb victoria-metrics
+          postgresql)
 dry_run=0
 for arg in "$@"; do
   case "$arg" in
@@ -41,6 +42,7 @@ declare -A works=(
   [influxdb]='command -v influxd'
   [victoria-metrics]='command -v victoria-metrics'
   [chromium]='command -v chromium'
+  [postgresql]='command -v initdb'
 )
 
 installed() {  # on a system without dpkg (not Debian) only the check of what works counts
@@ -48,6 +50,8 @@ installed() {  # on a system without dpkg (not Debian) only the check of what wo
 }
 
 missing=()
+# Debian keeps PostgreSQL's binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+PATH="$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tr '\n' ':')"
 for pkg in "${packages[@]}"; do
   if ! installed "$pkg" || ! eval "${works[$pkg]}" >/dev/null 2>&1; then
     missing+=("$pkg")

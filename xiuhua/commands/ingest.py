@@ -21,7 +21,8 @@ app = typer.Typer(
         "bound are counted from Mosquitto's $SYS counter, logged as errors and stored in "
         "ingest_stats. Stop with Ctrl-C or SIGTERM; what was not yet written stays with the "
         "broker and is delivered again on the next start.\n\n"
-        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file."
+        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file, "
+        "70 a worker thread died (restart it)."
     ),
     invoke_without_command=True,
 )
@@ -45,12 +46,14 @@ def ingest(
     from telemetry_core.errors import ConfigError, RegistryError
     from telemetry_core.logging import configure_logging
     from telemetry_core.settings import load_settings
+    from telemetry_core.threads import install_excepthook
     from xiuhua._signals import Interrupted, interrupt_on_signals
 
     try:
         with interrupt_on_signals():
             settings = load_settings(IngestSettings, config)
             configure_logging(settings.log.level, json=settings.log.json_lines)
+            install_excepthook()  # any thread that dies ends the process (exit 70)
             service = build_service(settings, load_fleet(settings))
     except Interrupted as exc:
         raise typer.Exit(exc.exit_code) from None
