@@ -20,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from telemetry_core.registry import Device
 from tests.helpers import MosquittoFactory
 from tests.integration.ingest.kit import (
     ingest_subprocess,
@@ -134,6 +135,28 @@ def _publish_as_device(broker: Mosquitto, device_id: str, messages: list[tuple[s
         client.loop_stop()
 
 
+def _stored(influx: InfluxDB, db: str, device_id: str) -> int:
+    q = f'SELECT count("seq") FROM "drain" WHERE "device_id" = \'{device_id}\''  # noqa: S608
+    series = influx.query(q, db)["results"][0].get("series", [])
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def _wait_subscribed(
+    broker: Mosquitto, probe: Device, influx: InfluxDB, db: str, proc: subprocess.Popen[bytes]
+) -> None:
+    """Until the ingester stores what a probe device publishes (it has subscribed): a message
+    published before its first SUBSCRIBE would be lost, not queued."""
+    seq = iter(range(1_000_000))
+
+    def stored() -> bool:
+        assert proc.poll() is None, "the ingester exited"
+        body = payload(probe.device_id, next(seq), int(time.time() * 1000), 0.5)
+        _publish_as_device(broker, probe.device_id, [(topic_of(probe), body)])
+        return _stored(influx, db, probe.device_id) > 0
+
+    wait_until(stored, timeout_s=90, message="the ingester subscribed")
+
+
 def test_the_printed_acl_lets_the_ingester_dead_letter_and_watch_drops(
     tmp_path: Path, mosquitto_factory: MosquittoFactory, influxdb: InfluxDB, influx_db: str
 ) -> None:
@@ -145,8 +168,7 @@ def test_the_printed_acl_lets_the_ingester_dead_letter_and_watch_drops(
     log_path = tmp_path / "ingest.log"
     proc = ingest_subprocess(_config(tmp_path, broker, influxdb, influx_db), log_path)
     try:
-        wait_until(lambda: bool(_logged(log_path, "ingest_started")) or proc.poll() is not None,
-                   timeout_s=60)  # fmt: skip
+        _wait_subscribed(broker, fleet[1], influxdb, influx_db, proc)
         device = fleet[0]
         now_ms = int(time.time() * 1000)
         good = [(topic_of(device), payload(device.device_id, i, now_ms - 200 + i, 1.0))
@@ -156,7 +178,7 @@ def test_the_printed_acl_lets_the_ingester_dead_letter_and_watch_drops(
         wait_until(lambda: len(watch.received) == 1, timeout_s=60, message="dead letter on MQTT")
         assert watch.received[0]["topic"] == topic_of(device)
         assert influxdb.count("ingest_rejects", influx_db) == 1
-        wait_until(lambda: influxdb.count("drain", influx_db) == len(good), timeout_s=60)
+        wait_until(lambda: _stored(influxdb, influx_db, device.device_id) == GOOD, timeout_s=60)
         # Mosquitto publishes its $SYS counters every 10 s: the slow subscriber's drops show.
         wait_until(lambda: bool(_logged(log_path, "broker_dropped_messages")), timeout_s=60,
                    message="broker drops seen through $SYS")  # fmt: skip
@@ -178,8 +200,7 @@ def test_a_refused_dead_letter_and_sys_subscription_are_logged(
     log_path = tmp_path / "ingest.log"
     proc = ingest_subprocess(_config(tmp_path, broker, influxdb, influx_db), log_path)
     try:
-        wait_until(lambda: bool(_logged(log_path, "ingest_started")) or proc.poll() is not None,
-                   timeout_s=60)  # fmt: skip
+        _wait_subscribed(broker, fleet[1], influxdb, influx_db, proc)
         device = fleet[0]
         assert _publish_as_device(broker, device.device_id, [(topic_of(device), b"{not json")])
         wait_until(lambda: bool(_logged(log_path, "publish_denied")), timeout_s=60)
