@@ -119,8 +119,8 @@ class Neighbour(_Compare):
 
 class Condition(_Compare):
     """Everything given must hold: a comparison of the rule's metric (or ``metric``), a
-    prediction, a rate, rain, rain against the pipe's capacity, the neighbouring nodes, each condition under ``all`` and at least
-    one under ``any``."""
+    prediction, a rate, rain, rain against the pipe's capacity, the neighbouring nodes, each
+    condition under ``all`` and at least one under ``any``."""
 
     metric: str | None = None
     predict: Predict | None = None

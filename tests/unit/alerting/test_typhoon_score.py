@@ -29,13 +29,19 @@ DISTRICTS = ("linhai", "sanmen", "xianju", "luqiao")
 """The districts whose networks overflow in this scenario (the others only surcharge)."""
 
 
-@pytest.fixture(scope="module")
-def typhoon(tmp_path_factory: pytest.TempPathFactory) -> Run:
+SEEDS = (1, 2)
+"""Seed 1 tuned the rules; seed 2 (another realisation of the storm: other rain cells, another
+tide, three times the overflows) checks them."""
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
+def typhoon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
     devices = []
     for n, district in enumerate(DISTRICTS):
         devices += make_fleet(district, DeviceKind.DRAIN, 40, seed=1 + n)
         devices += make_fleet(district, DeviceKind.RAIN, 3, seed=11 + n)
-    return simulate(devices, "typhoon_rainstorm", tmp_path_factory.mktemp("typhoon"), hours=18)
+    out = tmp_path_factory.mktemp(f"typhoon-seed{request.param}")
+    return simulate(devices, "typhoon_rainstorm", out, hours=18, seed=request.param)
 
 
 def test_drain_overflow_warnings_against_the_baseline(typhoon: Run, tmp_path: Path) -> None:
@@ -46,10 +52,12 @@ def test_drain_overflow_warnings_against_the_baseline(typhoon: Run, tmp_path: Pa
     print(describe("drain.overflow (orange+)", ours))
     print(describe("baseline fill >= 0.7", base))
     assert ours.events >= 5, "the scenario must produce overflows to score"
-    # Tolerances (measured; the issue's goals are recall >= 0.95, lead >= 20 min and >= 1.5x the
-    # baseline's, precision >= 0.7 - not reached on the calibrated simulator, see the docs):
-    assert ours.recall >= 0.9
-    assert ours.events_detected == ours.events
+    # Tolerances (measured on both seeds; the issue's goals are recall >= 0.95, lead >= 20 min
+    # and >= 1.5x the baseline's, precision >= 0.7 - recall is met, precision and lead are not
+    # on the calibrated simulator, see docs/alerting.md "Where the default rules fall short"):
+    assert ours.recall >= 0.93
+    assert ours.events_detected >= 0.95 * ours.events
     assert ours.precision >= 1.5 * base.precision
+    assert ours.warnings < 0.6 * base.warnings
     assert ours.median_lead_s is not None
-    assert ours.median_lead_s >= 180.0
+    assert ours.median_lead_s >= 300.0
