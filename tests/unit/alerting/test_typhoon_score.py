@@ -61,3 +61,25 @@ def test_drain_overflow_warnings_against_the_baseline(typhoon: Run, tmp_path: Pa
     assert ours.warnings < 0.6 * base.warnings
     assert ours.median_lead_s is not None
     assert ours.median_lead_s >= 300.0
+
+
+OTHERS = ("jiaojiang", "huangyan", "wenling", "yuhuan", "tiantai")
+"""Districts whose networks only surcharge in this scenario: every warning there is false."""
+
+
+def test_no_overflow_districts_get_a_fraction_of_the_baselines_false_warnings(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    devices = []
+    for n, district in enumerate(OTHERS):
+        devices += make_fleet(district, DeviceKind.DRAIN, 40, seed=1 + n)
+        devices += make_fleet(district, DeviceKind.RAIN, 3, seed=11 + n)
+    run = simulate(devices, "typhoon_rainstorm", tmp_path_factory.mktemp("typhoon-others"), 18)
+    ours = score(replay(run, load_rules(default_rules_dir())), run, {"drain.overflow"}, "overflow")
+    base = score(replay(run, rules(tmp_path, BASELINE)), run, {"baseline.fill"}, "overflow")
+    print()
+    print(describe("drain.overflow, 5 others", ours))
+    print(describe("baseline, 5 others", base))
+    assert ours.events == 0, "these districts must not overflow for this check to mean anything"
+    assert base.warnings >= 50
+    assert ours.warnings <= 0.25 * base.warnings
