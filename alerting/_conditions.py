@@ -209,14 +209,15 @@ def _capacity(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | 
     if spec is None:
         return None
     net, node = rt.world.network, rt.node
+    unknown = None if spec.unknown == "holds" else _MISSING
     if net is None or node is None or node not in net.nodes:
-        return _MISSING
+        return unknown
     target = node if spec.node == "self" else net.nodes[node].downstream
     i_crit = net.critical_rain.get(target) if target is not None else None
     gauges = rt.gauges[: spec.nearest]
     cmp = spec.comparator()
     if i_crit is None or not gauges or cmp is None:
-        return _MISSING
+        return unknown
     op, limit_mmh, over = OPS[cmp[0]], cmp[1] * i_crit, spec.over  # precomputed per device
     rising = cmp[0] in ("above", "at_least")
     prediction = Prediction(metric=LOAD_METRIC, time_to_s=spec.horizon, horizon_s=spec.horizon)

@@ -102,6 +102,9 @@ class Capacity(_Compare):
     node: Literal["self", "downstream"] = "self"
     horizon: DurationS = 1800.0
     """How far ahead the load is expected (the catchment's response time), for the prediction."""
+    unknown: Literal["never", "holds"] = "never"
+    """A node without capacity, catchment or gauges: the tier never raises there (``never``),
+    or this part is left out so the rest of the condition decides (``holds``)."""
 
     @model_validator(mode="after")
     def _one_bound(self) -> Capacity:

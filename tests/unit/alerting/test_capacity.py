@@ -108,6 +108,17 @@ def test_without_the_nodes_capacity_the_tier_never_raises(tmp_path: Path) -> Non
         assert engine.on_telemetry(*message(dev, minute, {"fill_ratio": 0.9})) == []
 
 
+def test_unknown_holds_leaves_the_part_out_where_the_capacity_is_unknown(tmp_path: Path) -> None:
+    dev = drain("dr-jj-000001", node="A")
+    net = _net(_node("A", "OUT"), _node("OUT", None))
+    text = CAPACITY.replace("node: NODE", "unknown: holds")
+    engine = Engine(rules(tmp_path, text), [dev, GAUGE], net)
+    assert engine.on_telemetry(*message(dev, 0, {"fill_ratio": 0.4})) == []
+    out = engine.on_telemetry(*message(dev, 1, {"fill_ratio": 0.6}))  # the rest decides: no rain
+    assert [(t.tier_from, t.tier_to) for t in out] == [("none", "orange")]
+    assert out[0].prediction is None
+
+
 @pytest.mark.parametrize(
     ("part", "says"),
     [
