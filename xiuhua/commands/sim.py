@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ from firmware_sim import (
     HydraulicsError,
     ScenarioError,
     ScoredAlert,
+    TruthEvent,
     TruthFileError,
     list_scenarios,
     load_scenario,
@@ -50,6 +52,16 @@ class OutputFormat(StrEnum):
 
 
 DEFAULT_START = "2026-08-10T00:00:00+08:00"
+
+LABELS = ("overflow", "surcharge", "odour_nh3", "odour_h2s", "bin_full", "missed_collection",
+          "fire", "device_outage")  # fmt: skip
+"""The ground truth's labels besides ``fault:<type>`` (docs/simulator.md, Ground truth)."""
+
+
+def _os_error(option: str, exc: OSError) -> str:
+    """``--out x: File exists``: the option, the path and what is wrong with it."""
+    where = exc.filename if exc.filename is not None else ""
+    return f"{option} {where}: {exc.strerror or exc}".replace("  ", " ")
 
 
 def _write_yaml(devices: list[Device], path: Path) -> None:
@@ -88,13 +100,17 @@ def fleet(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     suffix = out.suffix.lower()
-    if suffix == ".csv":
-        write_registry_csv(devices, out)
-    elif suffix in (".yaml", ".yml"):
-        _write_yaml(devices, out)
-    else:
+    if suffix not in (".csv", ".yaml", ".yml"):
         typer.echo(f"error: {out}: want a .csv, .yaml or .yml file name", err=True)
         raise typer.Exit(2)
+    try:
+        if suffix == ".csv":
+            write_registry_csv(devices, out)
+        else:
+            _write_yaml(devices, out)
+    except OSError as exc:
+        typer.echo(f"error: {_os_error('--out', exc)}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"wrote {len(devices)} devices to {out}")
 
 
@@ -120,6 +136,21 @@ def _parse_start(text: str) -> float:
     if at.tzinfo is None:
         raise ValueError(f"--start {text!r}: give a time zone, e.g. +08:00")
     return at.timestamp()
+
+
+def _make_dirs(out: Path, cache_dir: Path | None) -> None:
+    """Create ``--out`` and ``--cache-dir`` before the run, or exit 2 saying why not."""
+    for option, path in (("--out", out), ("--cache-dir", cache_dir)):
+        if path is None:
+            continue
+        if path.exists() and not path.is_dir():
+            typer.echo(f"error: {option} {path}: is a file; want a directory", err=True)
+            raise typer.Exit(2)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            typer.echo(f"error: {_os_error(option, exc)}", err=True)
+            raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -167,6 +198,7 @@ def run(
     except (ValueError, RegistryError, ScenarioError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    _make_dirs(out, cache_dir)
     shown = [-1]
 
     def progress(done: int, total: int) -> None:
@@ -183,6 +215,9 @@ def run(
         )  # fmt: skip
     except (HydraulicsError, FleetError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except OSError as exc:  # e.g. the disk filled up during the run
+        typer.echo(f"error: writing the run's files: {_os_error('--out', exc)}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(
         f"{summary.devices} devices, {summary.ticks} ticks, {summary.readings} readings, "
@@ -226,6 +261,16 @@ def _device_units(network: Path | None) -> dict[str, str] | None:
         raise ValueError(f"{network}: want a network.json with a 'devices' map: {exc}") from exc
 
 
+def _check_label(label: str, events: Sequence[TruthEvent]) -> None:
+    """Refuse a label no ground truth has (a typo would score nothing, with recall 1)."""
+    if label in LABELS or label.startswith("fault:") or any(e.label == label for e in events):
+        return
+    raise ValueError(
+        f"--label {label!r}: not a ground-truth label; want one of {', '.join(LABELS)} "
+        "or fault:<type>"
+    )
+
+
 @app.command()
 def score(
     *,
@@ -247,9 +292,15 @@ def score(
     ] = None,
 ) -> None:
     """Score alerts against a run's ground truth: precision, recall, lead times (docs: Scoring)."""
+    for option, path in (("--truth", truth), ("--alerts", alerts), ("--network", network)):
+        if path is not None and not path.is_file():
+            why = "not a file" if path.exists() else "no such file"
+            typer.echo(f"error: {option} {path}: {why}", err=True)
+            raise typer.Exit(2)
     try:
         horizon_s = parse_duration(horizon)
         events = load_truth_events(truth)
+        _check_label(label, events)
         scored = _load_alerts(alerts, label)
         result = score_alerts(scored, events, label=label, horizon_s=horizon_s,
                               min_tier=min_tier, device_units=_device_units(network))  # fmt: skip
