@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import msgspec
@@ -153,6 +156,20 @@ def _make_dirs(out: Path, cache_dir: Path | None) -> None:
             raise typer.Exit(2) from exc
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does, so the SWMM child is killed and files are closed."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @app.command()
 def run(
     *,
@@ -208,11 +225,15 @@ def run(
             typer.echo(f"  {done}/{total} ticks ({tenth * 10}%)", err=True)
 
     try:
-        summary = run_to_files(
-            devices, sc, seed=seed, start_s=start_s, duration_s=duration_s,
-            out_dir=out, cache_dir=cache_dir, progress=progress,
-            clock=ScaledClock(speed, start_s) if speed > 0 else None, fmt=fmt.value,
-        )  # fmt: skip
+        with _sigterm_interrupts():
+            summary = run_to_files(
+                devices, sc, seed=seed, start_s=start_s, duration_s=duration_s,
+                out_dir=out, cache_dir=cache_dir, progress=progress,
+                clock=ScaledClock(speed, start_s) if speed > 0 else None, fmt=fmt.value,
+            )  # fmt: skip
+    except KeyboardInterrupt as exc:
+        typer.echo(f"interrupted: {out} holds a partial run", err=True)
+        raise typer.Exit(130) from exc
     except (HydraulicsError, FleetError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
