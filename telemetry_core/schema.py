@@ -130,7 +130,76 @@ class CommandAck(msgspec.Struct, frozen=True, kw_only=True):
     config_version: ConfigVersion = 0
 
 
-T = TypeVar("T", Telemetry, Event, Status, Command, CommandAck)
+TierName = Literal["none", "blue", "yellow", "orange", "red"]
+"""An alert tier, lowest to highest; ``none`` is "no alert"."""
+TIERS: Final[tuple[str, ...]] = ("none", "blue", "yellow", "orange", "red")
+AlertCategory = Literal["overload", "overflow", "exceedance", "facility", "device"]
+"""分类: 过载 overload, 溢流 overflow, 超标 exceedance, 设施不正常 facility, device health."""
+AlertId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_.:-]{1,128}$")]
+RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+DistrictStr = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,32}$")]
+
+
+class Prediction(msgspec.Struct, frozen=True, kw_only=True):
+    """What a predictive tier expects: ``metric`` reaches its limit in ``time_to_s`` seconds."""
+
+    metric: MetricName
+    time_to_s: Annotated[float, msgspec.Meta(ge=0.0)]
+    horizon_s: Annotated[float, msgspec.Meta(ge=0.0)]
+    rate_per_s: float | None = None
+
+
+class AlertTransition(msgspec.Struct, frozen=True, kw_only=True):
+    """An alert of one (device, rule) changing tier; published on ``xh/v1/_alert/...``.
+
+    ``transition_id`` is stable (the same input gives the same id, so a replay after a crash
+    re-emits duplicates that consumers drop); ``alert_id`` names the episode, from the moment it
+    opened (``tier_from == "none"``) to the moment it cleared (``tier_to == "none"``).
+    """
+
+    v: int
+    transition_id: AlertId
+    alert_id: AlertId
+    device_id: DeviceIdStr
+    district: DistrictStr
+    kind: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,32}$")]
+    rule: RuleName
+    category: AlertCategory
+    tier_from: TierName
+    tier_to: TierName
+    value: float | None = None
+    prediction: Prediction | None = None
+    reason: ShortText = ""
+    ts: TimestampMs
+    flapping: bool = False
+    incident_id: AlertId | None = None
+    historical: bool = False
+    notify: bool = True
+
+
+class Incident(msgspec.Struct, frozen=True, kw_only=True):
+    """Alerts on hydraulically connected nodes in one event, with a root cause.
+
+    ``root_unit`` is the most downstream surcharged node of the connected set
+    (``docs/alerting.md``);
+    ``units`` are the modelled nodes affected, ``device_ids`` the devices alerting on them.
+    """
+
+    v: int
+    id: AlertId
+    district: DistrictStr
+    root_unit: Annotated[str, msgspec.Meta(max_length=128)]
+    root_device_id: DeviceIdStr | None = None
+    units: tuple[str, ...]
+    device_ids: tuple[str, ...]
+    tier: TierName
+    opened_ts: TimestampMs
+    updated_ts: TimestampMs
+    state: Literal["open", "closed"]
+    category: AlertCategory
+
+
+T = TypeVar("T", Telemetry, Event, Status, Command, CommandAck, AlertTransition, Incident)
 Buffer = bytes | bytearray | memoryview
 """What paho hands over as a payload; msgspec decodes any of them without a copy."""
 
@@ -140,6 +209,8 @@ _DECODERS: Final[dict[type[Any], msgspec.json.Decoder[Any]]] = {
     Status: msgspec.json.Decoder(Status),
     Command: msgspec.json.Decoder(Command),
     CommandAck: msgspec.json.Decoder(CommandAck),
+    AlertTransition: msgspec.json.Decoder(AlertTransition),
+    Incident: msgspec.json.Decoder(Incident),
 }
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -177,6 +248,8 @@ def _decode_error_reason(payload: Buffer) -> RejectReason:
     return RejectReason.MALFORMED_JSON
 
 
-def encode(message: Telemetry | Event | Status | Command | CommandAck) -> bytes:
+def encode(
+    message: Telemetry | Event | Status | Command | CommandAck | AlertTransition | Incident,
+) -> bytes:
     """Encode a message as compact UTF-8 JSON."""
     return _ENCODER.encode(message)
