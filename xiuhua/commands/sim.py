@@ -103,16 +103,14 @@ def fleet(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".yaml", ".yml"):
-        typer.echo(f"error: {out}: want a .csv, .yaml or .yml file name", err=True)
+    writers = {".csv": write_registry_csv, ".yaml": _write_yaml, ".yml": _write_yaml}
+    if suffix not in writers:
+        typer.echo(f"error: --out {out}: want a .csv, .yaml or .yml file name", err=True)
         raise typer.Exit(2)
     try:
-        if suffix == ".csv":
-            write_registry_csv(devices, out)
-        else:
-            _write_yaml(devices, out)
+        writers[suffix](devices, out)
     except OSError as exc:
-        typer.echo(f"error: {_os_error('--out', exc)}", err=True)
+        typer.echo(f"error: --out {out}: cannot write: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"wrote {len(devices)} devices to {out}")
 
@@ -237,9 +235,9 @@ def run(
     except (HydraulicsError, FleetError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    except OSError as exc:  # e.g. the disk filled up during the run
-        typer.echo(f"error: writing the run's files: {_os_error('--out', exc)}", err=True)
-        raise typer.Exit(1) from exc
+    except OSError as exc:
+        typer.echo(f"error: --out {out}: cannot write: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(
         f"{summary.devices} devices, {summary.ticks} ticks, {summary.readings} readings, "
         f"{summary.failed_reads} failed reads, {summary.truth_records} ground-truth records, "
