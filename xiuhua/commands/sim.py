@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Annotated
 
 import msgspec
+import numpy as np
 import typer
 import yaml
 
@@ -20,6 +21,7 @@ from firmware_sim import (
     TIERS,
     FleetError,
     HydraulicsError,
+    LabelScore,
     ScenarioError,
     ScoredAlert,
     TruthEvent,
@@ -333,3 +335,12 @@ def score(
         f"{result.events_detected}; precision {result.precision:.3f}, recall "
         f"{result.recall:.3f}, median lead {median}"
     )
+    if result.lead_times_s:
+        typer.echo(f"lead times (warned events: {len(result.lead_times_s)}): {_spread(result)}")
+
+
+def _spread(result: LabelScore) -> str:
+    """Minimum, quartiles and maximum of the lead times, in minutes."""
+    points = np.percentile(np.array(result.lead_times_s) / 60.0, [0, 25, 50, 75, 100])
+    names = ("min", "p25", "median", "p75", "max")
+    return ", ".join(f"{n} {v:.1f}" for n, v in zip(names, points.tolist(), strict=True)) + " min"

@@ -170,6 +170,7 @@ def test_cli_scores_alerts_against_a_run(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "1 events, 2 warnings (1 true)" in result.output
     assert "precision 0.500, recall 1.000, median lead 30.0 min" in result.output
+    assert "lead times (warned events: 1): min 30.0, p25 30.0" in result.output
     alerts.write_text('{"device_id": "dr-1", "at_s": "soon", "tier": "red"}\n')
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
