@@ -141,6 +141,14 @@ def _parse_start(text: str) -> float:
     return at.timestamp()
 
 
+def _load_fleet(path: Path) -> list[Device]:
+    """The fleet file's devices; ``ValueError`` when it has none (the run would write nothing)."""
+    devices = list(load_registry(path))
+    if not devices:
+        raise ValueError(f"{path}: no devices in the fleet file")
+    return devices
+
+
 def _make_dirs(out: Path, cache_dir: Path | None) -> None:
     """Create ``--out`` and ``--cache-dir`` before the run, or exit 2 saying why not."""
     for option, path in (("--out", out), ("--cache-dir", cache_dir)):
@@ -209,7 +217,7 @@ def run(
     """Run a fleet under a scenario as fast as possible and write the results to files."""
     try:
         start_s = _parse_start(start)
-        devices = list(load_registry(fleet_file))
+        devices = _load_fleet(fleet_file)
         sc = load_scenario(scenario)
         duration_s = sc.duration_s if duration is None else parse_duration(duration)
     except (ValueError, RegistryError, ScenarioError) as exc:
@@ -234,7 +242,10 @@ def run(
     except KeyboardInterrupt as exc:
         typer.echo(f"interrupted: {out} holds a partial run", err=True)
         raise typer.Exit(130) from exc
-    except (HydraulicsError, FleetError) as exc:
+    except FleetError as exc:  # a device the simulation cannot place: the fleet file's fault
+        typer.echo(f"error: {fleet_file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except HydraulicsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     except OSError as exc:

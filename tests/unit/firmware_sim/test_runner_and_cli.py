@@ -94,6 +94,8 @@ def test_cli_fleet_scenarios_and_run(tmp_path: Path) -> None:
         ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--out", "FLEET"],
         ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--cache-dir", "F", "--out", "o"],
         ["fleet", "--out", "missing/x.csv"],
+        ["run", "--fleet", "ATLANTIS", "--scenario", "normal_day", "--out", "o"],
+        ["run", "--fleet", "EMPTY", "--scenario", "normal_day", "--out", "o"],
     ],
 )
 def test_cli_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
@@ -108,6 +110,15 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
         "missing.csv": str(tmp_path / "missing.csv"),
         "missing/x.csv": str(tmp_path / "missing" / "x.csv"),
     }
+    atlantis = tmp_path / "atlantis.csv"  # a fleet file whose device is in no known district
+    atlantis.write_text(
+        "device_id,kind,district,lat,lon,expected_interval_s\n"
+        "dr-xx-000001,drain,atlantis,28.6,121.4,60\n"
+    )
+    paths["ATLANTIS"] = str(atlantis)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("device_id,kind,district,lat,lon,expected_interval_s\n")
+    paths["EMPTY"] = str(empty)
     args = [paths.get(a, a) for a in args]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
