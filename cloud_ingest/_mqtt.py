@@ -1,4 +1,5 @@
-"""paho-mqtt behind a thin adapter: persistent MQTT v5 session, shared subscription, manual acks.
+"""paho-mqtt behind a thin adapter: persistent MQTT v5 session, plain or shared subscription,
+manual acks.
 
 The network runs in our own thread with a jittered reconnect loop; it is the only thread that
 touches paho or the socket. It waits in ``select()`` on the socket and on a wake-up socketpair
@@ -66,7 +67,12 @@ class Subscription:
 
 
 class MqttSource:
-    """A persistent, shared-subscription consumer that acknowledges only when told to."""
+    """A persistent-session consumer that acknowledges only when told to.
+
+    ``stale_filters`` are unsubscribed after every connect that finds the session present:
+    filters an earlier configuration (another partition, shared mode) left in the session,
+    which would otherwise keep delivering districts this instance no longer owns.
+    """
 
     def __init__(
         self,
@@ -79,6 +85,7 @@ class MqttSource:
         backoff: Backoff,
         wake_batch: int,
         on_sys: SysHandler | None = None,
+        stale_filters: Sequence[str] = (),
     ) -> None:
         self.inbox: collections.deque[Any] = collections.deque()
         self.wake = threading.Event()
@@ -88,6 +95,7 @@ class MqttSource:
         self.subscribed = threading.Event()
         self._settings = settings
         self._subscriptions = list(subscriptions)
+        self._stale_filters = list(stale_filters)
         self._on_sys = on_sys
         self._pending_subacks = 0
         self.refused_subscriptions = 0
@@ -230,7 +238,8 @@ class MqttSource:
             if rc == mqtt.MQTT_ERR_SUCCESS:
                 rc = client.loop_misc()
             if rc != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("mqtt_connection_lost", rc=str(rc))
+                log.warning("mqtt_connection_lost", host=self._settings.host,
+                            port=self._settings.port, rc=str(rc))  # fmt: skip
                 return
 
     def _connect_once(self) -> bool:
@@ -243,7 +252,8 @@ class MqttSource:
                 properties=self._connect_properties(),
             )
         except OSError as exc:
-            log.warning("mqtt_connect_failed", host=self._settings.host, error=str(exc))
+            log.warning("mqtt_connect_failed", host=self._settings.host,
+                        port=self._settings.port, error=str(exc))  # fmt: skip
             return False
         return True
 
@@ -263,16 +273,20 @@ class MqttSource:
     ) -> None:
         try:
             if reason.is_failure:
-                log.error("mqtt_connect_refused", reason=str(reason))
+                log.error("mqtt_connect_refused", host=self._settings.host,
+                          port=self._settings.port, reason=str(reason))  # fmt: skip
                 return
             self.generation += 1
             self.inbox.append(RECONNECTED)
             self._pending_subacks = len(self._subscriptions)
             for sub in self._subscriptions:
                 client.subscribe(sub.topic_filter, options=sub.options())
+            if flags.session_present and self._stale_filters:
+                client.unsubscribe(self._stale_filters)
             self._backoff.reset()
             self.connected.set()
-            log.info("mqtt_connected", session_present=bool(flags.session_present),
+            log.info("mqtt_connected", host=self._settings.host, port=self._settings.port,
+                     session_present=bool(flags.session_present),
                      generation=self.generation)  # fmt: skip
         except Exception:
             self.callback_errors += 1
