@@ -348,3 +348,18 @@ def test_historical_marking_keeps_everything_else(tmp_path: Path) -> None:
 def test_an_agent_needs_a_device(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one device"):
         EdgeAgent([], FakeTransport(), Spool(tmp_path / "s.db"), ManualClock())
+
+
+def test_telemetry_without_flags_has_no_quality_key_on_the_wire(tmp_path: Path) -> None:
+    config = AgentConfig(interval_s=1, max_silence_s=100, median_window=3)
+    rig = _rig(tmp_path, lambda t: 7.0 if t - 1_764_000_000.0 == 8 else 1.0, config)
+    rig.transport.connect()
+    rig.run(12)
+    wire = rig.transport.on_channel("telemetry")
+    plain, flagged = wire[0], [p for p in wire if b"spike_filtered" in p]
+    assert b'"quality"' not in plain
+    assert b"null" not in plain
+    assert plain.startswith(b'{"v":1,')
+    assert b'"historical"' not in plain
+    assert len(flagged) == 1
+    assert b'"quality":{"level_m":"spike_filtered"}' in flagged[0]
