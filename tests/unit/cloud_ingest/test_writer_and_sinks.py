@@ -6,6 +6,8 @@ import random
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud_ingest import Backoff, BatchWriter, InfluxV1Sink, SinkError, WriterStoppedError
 from cloud_ingest._sinks import describe_reply
@@ -150,3 +152,22 @@ def test_a_connection_failure_names_the_url() -> None:
         SinkError, match=r"cannot reach http://influx.test:8086/write: ConnectError"
     ):
         sink.write(b"m x=1")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    content_type=st.sampled_from(["", "text/html", "application/json", "text/plain; x", "\x00"]),
+    body=st.one_of(
+        st.binary(max_size=6000),
+        st.builds(lambda t: b"<title>" + t.encode() + b"</title>", st.text(max_size=5000)),
+        st.builds(lambda m: b'{"error": ' + m.encode() + b"}", st.text(max_size=5000)),
+    ),
+)
+def test_any_reply_is_described_in_one_bounded_line(
+    status: int, content_type: str, body: bytes
+) -> None:
+    detail = describe_reply(status, {"content-type": content_type}, body, "http://i:1/write")
+    assert detail.startswith(f"HTTP {status} from http://i:1/write: ")
+    assert len(detail) < 450
+    assert "\n" not in detail
