@@ -141,6 +141,7 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         return client
 
     def start(self) -> None:
@@ -278,11 +279,13 @@ class MqttSource:
                 return
             self.generation += 1
             self.inbox.append(RECONNECTED)
-            self._pending_subacks = len(self._subscriptions)
+            stale = self._stale_filters if flags.session_present else []
+            # Subscribed means every SUBACK and the UNSUBACK of the stale filters are in.
+            self._pending_subacks = len(self._subscriptions) + (1 if stale else 0)
             for sub in self._subscriptions:
                 client.subscribe(sub.topic_filter, options=sub.options())
-            if flags.session_present and self._stale_filters:
-                client.unsubscribe(self._stale_filters)
+            if stale:
+                client.unsubscribe(stale)
             self._backoff.reset()
             self.connected.set()
             log.info("mqtt_connected", host=self._settings.host, port=self._settings.port,
@@ -306,6 +309,19 @@ class MqttSource:
         except Exception:
             self.callback_errors += 1
             log.exception("mqtt_on_subscribe_failed")
+
+    def _on_unsubscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        try:
+            dropped = sum(1 for r in reasons if getattr(r, "value", None) == 0)  # Success
+            log.info("mqtt_stale_filters_dropped", held=dropped, checked=len(self._stale_filters))
+            self._pending_subacks -= 1
+            if self._pending_subacks <= 0:
+                self.subscribed.set()
+        except Exception:
+            self.callback_errors += 1
+            log.exception("mqtt_on_unsubscribe_failed")
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any

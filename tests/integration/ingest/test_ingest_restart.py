@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,9 +25,13 @@ from telemetry_core.registry import Device, write_registry_csv
 from tests.helpers import InfluxDB, MosquittoFactory, wait_until
 from tests.integration.edge_support import AgentProcess, Recorder, spool_rows_before, write_config
 from tests.integration.ingest.kit import (
+    Publisher,
     ingest_subprocess,
+    payload,
     prime_plain_session,
+    start_ingester,
     stored_seqs,
+    topic_of,
     with_json_logs,
 )
 from tests.integration.ingest.kit import write_config as write_ingest_config
@@ -212,3 +217,35 @@ def _instance(config: Path, tmp_path: Path, name: str) -> subprocess.Popen[bytes
         return subprocess.Popen(
             [sys.executable, "-c", code, "--config", str(config)], stdout=log, stderr=log, env=env
         )
+
+
+def test_a_changed_partition_drops_what_the_old_session_subscribed(
+    tmp_path: Path, mosquitto_factory: MosquittoFactory, influxdb: InfluxDB, influx_db: str
+) -> None:
+    broker = mosquitto_factory()
+    fleet = tmp_path / "fleet.csv"
+    write_registry_csv(ALL, fleet)
+    # The session as the default layout left it: every district.
+    everything = [f"xh/v1/+/+/+/{ch}" for ch in CHANNELS]
+    prime_plain_session(broker.host, broker.port, "xiuhua-xiuhua-ingest-moved", everything)
+    config = write_ingest_config(
+        tmp_path / "ingest.toml", fleet, broker.url, influxdb.url, influx_db,
+        instance="moved", districts=["jiaojiang"],
+    )  # fmt: skip
+    service = start_ingester(config)  # waits for every SUBACK and the UNSUBACK
+    try:
+        now_ms = int(time.time() * 1000)
+        other, own = SINGLE, GATEWAY_DEVICES[0]
+        pub = Publisher(broker.host, broker.port)
+        # Published in this order on one connection: had "moved" still held the old filter,
+        # the huangyan reading would reach it first.
+        sent = [(topic_of(other), payload(other.device_id, 0, now_ms, 1.0)),
+                (topic_of(own), payload(own.device_id, 0, now_ms, 1.0))]  # fmt: skip
+        assert pub.publish(sent) == 2
+        pub.close()
+        wait_until(lambda: own.device_id in stored_seqs(influxdb, influx_db), timeout_s=60,
+                   message="the partition's own reading stored")  # fmt: skip
+        assert other.device_id not in stored_seqs(influxdb, influx_db)
+        assert service.counters.received == 1
+    finally:
+        service.stop()
