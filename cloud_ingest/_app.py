@@ -85,11 +85,10 @@ def partition_of(section: IngestSection, registry: Registry) -> Partition:
     for name, partition in plan.items():
         where = f"ingest.partitions.{name}" if section.partitions else "ingest.districts"
         check_known(partition, known, where)
-    for district, owners in overlaps(plan, known).items():
-        raise ConfigError(
-            f"ingest.partitions: district {district!r} belongs to {' and '.join(owners)};"
-            " each district must have exactly one instance"
-        )
+    shared = overlaps(plan, known)
+    if shared:
+        both = "; ".join(f"district {d!r} belongs to {' and '.join(o)}" for d, o in shared.items())
+        raise ConfigError(f"ingest.partitions: {both}; each district must have one instance")
     missing = uncovered(plan, known)
     if section.partitions and missing:
         raise ConfigError(
