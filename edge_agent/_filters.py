@@ -88,6 +88,9 @@ class SpikeTest:
     MIN_HISTORY = 5
     K = 6.0
     MAD_TO_SIGMA = 1.4826
+    REFRESH = 10
+    """Samples a reference is reused for while values stay well inside it (it costs ~100
+    slopes to make; a ramp keeps its slope, so a reference a few samples old still fits)."""
 
     def __init__(self, max_run: int, floor: float, tolerance: float = 0.0) -> None:
         self._max_run = max(1, max_run)
@@ -105,7 +108,8 @@ class SpikeTest:
         if self._run:
             return self._continue_run(value)
         if len(self._history) >= self.MIN_HISTORY:
-            self._reference()
+            if self._stale() or abs(value - self._expected()) > self._limit / 2:
+                self._reference()  # anything near the limit is judged on a fresh reference
             if abs(value - self._expected()) > self._limit:
                 self._run = [(self._index, value)]
                 return False
@@ -124,6 +128,9 @@ class SpikeTest:
             self._run = []
         return False
 
+    def _stale(self) -> bool:
+        return self._limit <= 0 or self._index - self._trend[0] >= self.REFRESH
+
     def _expected(self) -> float:
         index, centre, slope = self._trend
         return centre + slope * (self._index - index)
@@ -131,7 +138,7 @@ class SpikeTest:
     def _reference(self) -> None:
         points = list(self._history)
         slope = statistics.median(
-            (vj - vi) / (j - i) for k, (i, vi) in enumerate(points) for j, vj in points[k + 1 :]
+            [(vj - vi) / (j - i) for k, (i, vi) in enumerate(points) for j, vj in points[k + 1 :]]
         )
         projected = [v + slope * (self._index - i) for i, v in points]
         centre = statistics.median(projected)
