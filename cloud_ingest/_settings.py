@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -10,6 +11,7 @@ from telemetry_core.partition import Partition
 from telemetry_core.settings import Section, XiuhuaSettings
 
 _DAY_S = 86_400.0
+_INSTANCE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class IngestSection(Section):
@@ -71,6 +73,11 @@ class IngestSection(Section):
                 Partition(districts)
             except ValueError as exc:
                 raise ValueError(f"{'partitions.' + name if name else 'districts'}: {exc}") from exc
+        bad = sorted(n for n in self.partitions if not _INSTANCE_RE.fullmatch(n))
+        if bad:
+            raise ValueError(
+                f"partitions: {bad[0]!r} is not an instance name (1-64 of A-Za-z0-9_-)"
+            )
         if self.partitions and self.districts:
             raise ValueError("set districts or partitions, not both")
         if self.partitions and self.instance not in self.partitions:

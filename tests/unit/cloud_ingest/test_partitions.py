@@ -52,6 +52,7 @@ def test_a_bad_plan_is_refused_naming_the_problem(section: IngestSection, match:
         ({"districts": ("Luqiao",)}, "districts: district 'Luqiao'"),
         ({"districts": ("luqiao",), "partitions": {"ingest-1": ("luqiao",)}}, "not both"),
         ({"instance": "c", "partitions": {"a": ("luqiao",)}}, "instance 'c' has no entry"),
+        ({"partitions": {"ingest-1": ("luqiao",), "b c": ("wenling",)}}, "'b c' is not an inst"),
     ],
 )
 def test_partition_settings_are_refused_when_loaded(fields: dict[str, object], match: str) -> None:
