@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from firmware_sim._common import local_hour
+from firmware_sim._events import NodeSeries, TruthEvent, event_records, node_events
+from firmware_sim._levelsensor import DROWNED_M, LevelSensors, submerged_events
 from firmware_sim._network import Network, generate_network
-from firmware_sim._rain import chicago_mmh, typhoon_mmh
+from firmware_sim._rainfield import RainField, rain_series
+
+__all__ = ["DrainModel", "network_size", "node_of", "rain_series"]
 from firmware_sim._scenario import Scenario
 from firmware_sim._swmm import (
-    RAIN_STEP_MIN,
     SEWAGE_PATTERN,
     HydraulicResult,
     build_inp,
@@ -26,7 +29,6 @@ from firmware_sim._swmm import (
 )  # fmt: skip
 from firmware_sim._truth import GroundTruthRecord, intervals
 from firmware_sim.errors import FleetError
-from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device
 
 SEWAGE_COD_MGL = 380.0
@@ -35,25 +37,6 @@ RUNOFF_COD_MGL = 35.0
 RUNOFF_NH3N_MGL = 1.2
 FLOOD_M3S = 1e-4
 """Below this, SWMM's flooding loss is numerical noise, not a manhole overflowing."""
-
-
-def rain_series(scenario: Scenario, seed: int) -> np.ndarray:
-    """The scenario's rainfall in mm/h, one value per 5 minutes over its duration."""
-    steps = int(np.ceil(scenario.duration_h * 60 / RAIN_STEP_MIN))
-    rain = np.zeros(steps)
-    for k, event in enumerate(scenario.rain):
-        if event.kind == "design_storm":
-            part = chicago_mmh(
-                event.return_period_y, event.duration_min, event.peak_ratio, RAIN_STEP_MIN
-            )
-        else:
-            part = typhoon_mmh(
-                event.duration_h, event.total_mm, event.peak_mm_h, RAIN_STEP_MIN, seed + k
-            )
-        begin = int(event.start_h * 60 / RAIN_STEP_MIN)
-        part = part[: max(0, steps - begin)]
-        rain[begin : begin + part.size] += part
-    return rain
 
 
 def node_of(device: Device, network: Network) -> int:
@@ -71,7 +54,7 @@ def node_of(device: Device, network: Network) -> int:
     return index
 
 
-def _network_size(district_name: str, devices: Sequence[Device], default: int) -> int:
+def network_size(district_name: str, devices: Sequence[Device], default: int) -> int:
     """The network size the fleet was made with (``network_nodes``), else ``default``."""
     sizes = {
         d.attributes.get("network_nodes", default) for d in devices if d.district == district_name
@@ -103,7 +86,7 @@ class DrainModel:
         self._start_s = start_s
         districts = sorted({d.district for d in devices})
         self.networks = [
-            generate_network(name, _network_size(name, devices, nodes_per_district))
+            generate_network(name, network_size(name, devices, nodes_per_district))
             for name in districts
         ]
         self._result: HydraulicResult | None = None
@@ -112,6 +95,7 @@ class DrainModel:
         self._quality = rng.uniform(0.8, 1.2, n)
         self._battery0 = rng.uniform(3.45, 3.65, n)
         self._rssi0 = rng.normal(-88.0, 6.0, n)
+        self.level_sensors = LevelSensors(devices, seed)
         self._map_devices()
 
     def _map_devices(self) -> None:
@@ -138,10 +122,10 @@ class DrainModel:
         if self._result is None:
             inp = build_inp(
                 self.networks,
-                rain_series(self._scenario, self._seed),
+                RainField(self._scenario, self._seed),
                 self._start_s,
                 self._scenario.duration_s,
-                self._scenario.outfall_stage_m,
+                self._scenario.storm_surge,
             )
             result = run_swmm(inp, self._start_s, cache_dir, timeout_s)
             nodes = {n: i for i, n in enumerate(result.node_names)}
@@ -170,11 +154,13 @@ class DrainModel:
         pattern = SEWAGE_PATTERN[int(local_hour(self._start_s + rel_s)) % 24]
         sewage = np.clip(self._dwf * pattern / np.maximum(np.abs(flow), 1e-6), 0.0, 1.0)
         days = rel_s / 86_400.0
+        velocity = at(res.velocity_ms, self._link_idx)
+        measured = self.level_sensors.measure(level, velocity, self._depth_max, rel_s)
         columns = {
-            "level_m": level,
-            "fill_ratio": level / self._diameter,
+            "level_m": measured,
+            "fill_ratio": measured / self._diameter,
             "flow_m3s": flow,
-            "velocity_ms": at(res.velocity_ms, self._link_idx),
+            "velocity_ms": velocity,
             "cod_mgl": self._quality * (SEWAGE_COD_MGL * sewage + RUNOFF_COD_MGL * (1 - sewage)),
             "nh3n_mgl": self._quality * (SEWAGE_NH3N_MGL * sewage + RUNOFF_NH3N_MGL * (1 - sewage)),
             "battery_v": self._battery0 - 0.004 * days,
@@ -185,25 +171,57 @@ class DrainModel:
 
     def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
         """Overflow and surcharge spans of each device's node, repeated per scenario period."""
+        # From the spans per modelled node, not per device: 40,000 sensors share 360 nodes.
+        return event_records(self.truth_events(until_s))
+
+    def _repeated(
+        self, spans: list[tuple[float, float]], until_s: float
+    ) -> list[tuple[float, float]]:
+        """Spans of one scenario period (relative seconds), repeated each period before until_s."""
+        out, period = [], self._scenario.duration_s
+        for a, b in spans:
+            k = 0
+            while (begin := self._start_s + k * period + a) < until_s:
+                out.append((begin, min(self._start_s + k * period + min(b, period), until_s)))
+                k += 1
+        return out
+
+    def _node_groups(self) -> tuple[list[int], list[int], dict[int, list[int]]]:
+        """The modelled nodes devices sit on, a first device of each, and each one's devices."""
+        cols: dict[int, list[int]] = {}
+        for i, node in enumerate(self._node_idx.tolist()):
+            cols.setdefault(node, []).append(i)
+        nodes = sorted(cols)
+        return nodes, [cols[n][0] for n in nodes], cols
+
+    def sensor_events(self, until_s: float) -> list[TruthEvent]:
+        """Level-sensor faults: ``fault:fouling`` per device, ``fault:submerged`` while drowned."""
+        events = self.level_sensors.fouling_events(self._start_s, until_s)
+        res = self._result
+        if res is None:
+            return events
+        # Per node, then per device: a (T, devices) array of a city fleet is hundreds of MB.
+        nodes, first, _ = self._node_groups()
+        drowned = res.depth_m[:, nodes] >= self._depth_max[first] - DROWNED_M
+        per_node = dict(zip(nodes, intervals(drowned, res.times_s), strict=True))
+        spans = [self._repeated(per_node[n], until_s) for n in self._node_idx.tolist()]
+        return events + submerged_events(self.devices, spans)
+
+    def truth_events(self, until_s: float) -> list[TruthEvent]:
+        """Overflow and surcharge spans per modelled manhole (unit ``jj-J012``), unmerged."""
         res = self._result
         if res is None:
             return []
-        overflow = intervals(res.flooding_m3s > FLOOD_M3S, res.times_s)
-        surcharge_flags = res.depth_m[:, self._node_idx] > self._diameter
-        surcharge = intervals(surcharge_flags, res.times_s)
-        records = []
-        period = self._scenario.duration_s
-        for i, d in enumerate(self.devices):
-            spans = [("overflow", s) for s in overflow[self._node_idx[i]]]
-            spans += [("surcharge", s) for s in surcharge[i]]
-            for what, (a, b) in spans:
-                k = 0
-                while self._start_s + k * period + a < until_s:
-                    begin = self._start_s + k * period + a
-                    end = min(self._start_s + k * period + min(b, period), until_s)
-                    records.append(
-                        GroundTruthRecord(d.device_id, DeviceKind.DRAIN, begin, end, what,
-                                          f"node={self._node_keys[i]}")
-                    )  # fmt: skip
-                    k += 1
-        return records
+        nodes, first, cols = self._node_groups()
+        series = NodeSeries(
+            times_s=res.times_s,
+            flooding_m3s=res.flooding_m3s[:, nodes],
+            fill=res.depth_m[:, nodes] / self._diameter[first],
+            units=tuple(self._node_keys[i].replace("_", "-", 1) for i in first),
+            device_ids=tuple(tuple(self.devices[i].device_id for i in cols[n]) for n in nodes),
+            districts=tuple(self.devices[i].district for i in first),
+        )
+        return node_events(
+            series, flood_m3s=FLOOD_M3S, start_s=self._start_s,
+            period_s=self._scenario.duration_s, until_s=until_s,
+        ) + self.sensor_events(until_s)  # fmt: skip

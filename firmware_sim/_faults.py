@@ -6,6 +6,7 @@ the same however often, and in whatever order, the fleet is read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,15 +22,19 @@ SCALE = {
     "nh3n_mgl": 1.0, "battery_v": 0.05, "rssi_dbm": 2.0, "occupied_stalls": 1.0,
     "nh3_mgm3": 0.05, "h2s_mgm3": 0.002, "paper_pct": 1.0, "soap_pct": 1.0, "temperature_c": 0.5,
     "humidity_pct": 1.0, "weight_kg": 5.0, "fill_kitchen_pct": 2.0, "fill_recyclable_pct": 2.0,
-    "fill_hazardous_pct": 2.0, "fill_other_pct": 2.0,
+    "fill_hazardous_pct": 2.0, "fill_other_pct": 2.0, "rain_mmh": 1.0, "rain_day_mm": 0.2,
 }  # fmt: skip
 """A typical sensor resolution per metric: baseline noise is a tenth of it, faults multiples."""
-UNTOUCHED = frozenset({"footfall_count", "water_l", "fault_code"})
-"""Counters and status codes are digital: no analogue noise or drift."""
+REPORTED_FRACTION = 0.01
+"""Readings are reported to a hundredth of the typical resolution: far below the noise, and a
+short number on the wire rather than seventeen digits."""
+UNTOUCHED = frozenset({"footfall_count", "water_l", "fault_code", "rain_mmh", "rain_day_mm"})
+"""Counters, status codes and tipping-bucket counts are digital: no analogue noise or drift."""
 DEFAULT_METRIC = {
     DeviceKind.DRAIN: "level_m",
     DeviceKind.TOILET: "nh3_mgm3",
     DeviceKind.GARBAGE: "fill_other_pct",
+    DeviceKind.RAIN: "rain_mmh",
 }
 
 
@@ -68,6 +73,16 @@ class SensorLayer:
         self._sigma = np.array(
             [0.0 if m in UNTOUCHED else 0.1 * SCALE.get(m, 0.0) for m in self.metrics]
         )
+        # Analogue columns grouped by the decimals they are reported to; digital ones as they are.
+        decimals = [
+            max(0, math.ceil(-math.log10(REPORTED_FRACTION * SCALE.get(m, 0.1))))
+            if m not in UNTOUCHED else None
+            for m in self.metrics
+        ]  # fmt: skip
+        self._rounding = [
+            (np.array([c for c, d in enumerate(decimals) if d == wanted]), 10.0**wanted)
+            for wanted in sorted({d for d in decimals if d is not None})
+        ]
         self.faults: list[_Active] = []
         for k, f in enumerate(scenario.sensor_faults):
             mask = select(f, devices, kind, f"sensor/{k}/{f.type}")
@@ -104,6 +119,13 @@ class SensorLayer:
             if active(f.spec, rel_s, self._scenario.duration_s):
                 self._apply(f, values=values, missing=missing, failed=failed, rel_s=rel_s, rng=rng)
         np.clip(values, self._low, self._high, out=values)
+        failed_metric = np.isnan(values)  # a model's NaN is a read its sensor could not take
+        if failed_metric.any():
+            missing |= failed_metric
+            values[failed_metric] = 0.0
+        for cols, scale in self._rounding:
+            # Dividing by an exact power of ten gives the double nearest the decimal.
+            values[:, cols] = np.rint(values[:, cols] * scale) / scale
         return Measured(values, missing, failed)
 
     def _apply(

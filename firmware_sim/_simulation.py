@@ -10,15 +10,25 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from firmware_sim._common import active, select, windows
 from firmware_sim._drain import DrainModel
+from firmware_sim._events import (
+    MERGE_GAP_S,
+    TruthEvent,
+    clip_events,
+    event_records,
+    merge_events,
+    write_truth_events,
+)
 from firmware_sim._faults import Measured, SensorLayer
 from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT
 from firmware_sim._garbage import GarbageModel
+from firmware_sim._raingauge import RainGaugeModel
 from firmware_sim._scenario import Scenario, Selection
 from firmware_sim._toilet import ToiletModel
 from firmware_sim._truth import GroundTruthRecord, write_ground_truth
@@ -30,6 +40,23 @@ from telemetry_core.registry import Device
 FAILED_READ = "sensor bus timeout (simulated dropout)"
 COUNTERS = ("footfall_count", "water_l")
 """Metrics reported as "since the last report": differences of running totals, per device."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindArrays:
+    """One kind's readings at one tick as arrays: the fast path for writing many devices.
+
+    ``values`` holds counters as "since the last report"; a row with ``failed`` is a failed read
+    (``DriverError``), a cell with ``missing`` a metric left out.
+    """
+
+    kind: DeviceKind
+    device_ids: tuple[str, ...]
+    metrics: tuple[str, ...]
+    values: np.ndarray  # (n, m)
+    missing: np.ndarray  # (n, m) bool
+    failed: np.ndarray  # (n,) bool
+    clock_skew_s: np.ndarray  # (n,)
 
 
 class _Kind:
@@ -46,6 +73,8 @@ class _Kind:
         self.counter_cols = [self.metrics.index(m) for m in COUNTERS if m in self.metrics]
         self.last_counter = np.zeros((len(devices), len(self.counter_cols)))
         self.measured: Measured | None = None
+        self.device_ids = tuple(d.device_id for d in devices)
+        self.skew_s = np.zeros(len(devices))
 
 
 class FleetSimulation:
@@ -113,6 +142,8 @@ class FleetSimulation:
                 model = DrainModel(devs, sc, seed, self.start_s, nodes)
             elif kind is DeviceKind.TOILET:
                 model = ToiletModel(devs, sc, seed)
+            elif kind is DeviceKind.RAIN:
+                model = RainGaugeModel(devs, sc, seed, self.start_s, self.tick_s)
             else:
                 model = GarbageModel(devs, sc, seed, self.start_s)
             kinds[kind] = _Kind(kind, devs, model, SensorLayer(kind, devs, sc, seed))
@@ -129,7 +160,9 @@ class FleetSimulation:
             return k.model.values(rel_s, k.metrics)
         if isinstance(k.model, ToiletModel):
             return k.model.values(at_s, k.metrics)
-        assert isinstance(k.model, GarbageModel)  # noqa: S101 - _build makes only these three
+        if isinstance(k.model, RainGaugeModel):
+            return k.model.values(rel_s, k.metrics)
+        assert isinstance(k.model, GarbageModel)  # noqa: S101 - _build makes only these four
         return k.model.values(k.metrics)
 
     def advance_to(self, at_s: float) -> int:
@@ -144,12 +177,17 @@ class FleetSimulation:
             for k in self._kinds.values():
                 if isinstance(k.model, ToiletModel | GarbageModel) and self._tick > 0:
                     k.model.step(tick_at, rel, self.tick_s)
+                if isinstance(k.model, ToiletModel):
+                    k.model.record(tick_at)
+                elif isinstance(k.model, GarbageModel):
+                    k.model.record(tick_at, rel)
                 if k.sensors.needs_observe:  # only stuck sensors need every tick's value
                     k.sensors.observe(self._true_values(k, tick_at, rel), rel)
         for k in self._kinds.values():
             rel = self._tick * self.tick_s
             true = self._true_values(k, self.start_s + rel, rel)
             k.measured = k.sensors.measure(true, rel, self._tick)
+            k.skew_s = k.sensors.clock_skew_s(rel)
         return self._tick
 
     def now_s(self) -> float:
@@ -173,47 +211,40 @@ class FleetSimulation:
         }
         for j, c in enumerate(k.counter_cols):
             total = float(values[c])
-            reading[k.metrics[c]] = max(0.0, total - float(k.last_counter[row, j]))
+            reading[k.metrics[c]] = float(
+                np.round(max(0.0, total - float(k.last_counter[row, j])), 3)
+            )
             k.last_counter[row, j] = total
         return reading
 
     def read_all(self, at_s: float) -> dict[str, Mapping[str, float] | DriverError]:
         """Every device's reading at ``at_s`` (the vectorised path; one step for the fleet)."""
-        self.advance_to(at_s)
         out: dict[str, Mapping[str, float] | DriverError] = {}
-        for k in self._kinds.values():
-            out.update(self._kind_readings(k))
+        for arrays in self.read_arrays(at_s):
+            out.update(_as_readings(arrays))
         return out
 
-    def _kind_readings(self, k: _Kind) -> dict[str, Mapping[str, float] | DriverError]:
+    def read_arrays(self, at_s: float) -> list[KindArrays]:
+        """Every device's reading at ``at_s`` as arrays per kind (counters since the last read)."""
+        self.advance_to(at_s)
+        return [self._kind_arrays(k) for k in self._kinds.values()]
+
+    def _kind_arrays(self, k: _Kind) -> KindArrays:
         m = k.measured
         assert m is not None  # noqa: S101 - advance_to always measures
-        values = m.values.copy()
+        values = m.values
         if k.counter_cols:
+            values = values.copy()
             totals = values[:, k.counter_cols]
-            values[:, k.counter_cols] = np.maximum(totals - k.last_counter, 0.0)
+            # Rounded again: a difference of two decimals is not always the shortest decimal.
+            values[:, k.counter_cols] = np.round(np.maximum(totals - k.last_counter, 0.0), 3)
             k.last_counter = totals
-        # Whole rows through tolist() and zip(): an order of magnitude faster than per-cell floats.
-        rows = values.tolist()
-        partial: list[bool] = np.asarray(m.missing.any(axis=1)).tolist()
-        failed: list[bool] = m.failed.tolist()
-        out: dict[str, Mapping[str, float] | DriverError] = {}
-        for row, d in enumerate(k.devices):
-            if failed[row]:
-                out[d.device_id] = DriverError(d.device_id, FAILED_READ)
-            elif partial[row]:
-                keep: list[bool] = (~m.missing[row]).tolist()
-                out[d.device_id] = {
-                    n: v for n, v, ok in zip(k.metrics, rows[row], keep, strict=True) if ok
-                }
-            else:
-                out[d.device_id] = dict(zip(k.metrics, rows[row], strict=True))
-        return out
+        return KindArrays(k.kind, k.device_ids, k.metrics, values, m.missing, m.failed, k.skew_s)
 
     def clock_skew_s(self, device_id: str) -> float:
         """How far the device's clock runs ahead of true time now (seconds; negative = behind)."""
         k, row = self._where[device_id]
-        return float(k.sensors.clock_skew_s(max(self._tick, 0) * self.tick_s)[row])
+        return float(k.skew_s[row])
 
     def outages(self, at_s: float) -> set[str]:
         """Devices whose network link is cut at ``at_s`` (the district outage scenario)."""
@@ -233,14 +264,25 @@ class FleetSimulation:
         """One :class:`SensorDriver` per device, sharing this simulation."""
         return [SimulatedDriver(self, d) for d in self._devices]
 
-    def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
-        """What really happened up to ``until_s`` (the simulation advances there if it must)."""
-        self.advance_to(until_s)
-        from firmware_sim._groundtruth import scenario_records
+    def _spans(self, until_s: float) -> list[TruthEvent]:
+        """Unmerged event spans of the scenario, the toilets and the bins (drains apart)."""
+        from firmware_sim._groundtruth import scenario_events
 
-        records = scenario_records(self, until_s)
+        spans = scenario_events(self, until_s)
         for k in self._kinds.values():
-            if isinstance(k.model, DrainModel | GarbageModel):
+            if isinstance(k.model, ToiletModel | GarbageModel):
+                spans += k.model.truth_events(until_s)
+        return clip_events(spans, until_s)
+
+    def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
+        """Raw per-device records of what happened up to ``until_s`` (advancing there if need be).
+
+        Each record is one contiguous run of minutes in a state, before any merging.
+        """
+        self.advance_to(until_s)
+        records = event_records(self._spans(until_s))
+        for k in self._kinds.values():
+            if isinstance(k.model, DrainModel):
                 records += k.model.ground_truth(until_s)
         # State-tracked spans may run past ``until_s`` if the simulation is already further on.
         records = [
@@ -250,9 +292,23 @@ class FleetSimulation:
         ]
         return sorted(records, key=lambda r: (r.start_s, r.device_id, r.what))
 
+    def truth_events(self, until_s: float, gap_s: float = MERGE_GAP_S) -> list[TruthEvent]:
+        """Labelled events up to ``until_s``, per unit, spans under ``gap_s`` apart merged."""
+        self.advance_to(until_s)
+        spans = self._spans(until_s)
+        for k in self._kinds.values():
+            if isinstance(k.model, DrainModel):
+                k.model.hydraulics(self._cache_dir, self._timeout_s)
+                spans += clip_events(k.model.truth_events(until_s), until_s)
+        return merge_events(spans, gap_s)
+
     def write_ground_truth(self, path: Path, until_s: float | None = None) -> int:
-        """Write the ground truth up to ``until_s`` (default: the latest tick) to ``path``."""
+        """Write the raw ground truth up to ``until_s`` (default: the latest tick) to ``path``."""
         return write_ground_truth(self.ground_truth(until_s or self.now_s()), path)
+
+    def write_truth_events(self, path: Path, until_s: float | None = None) -> int:
+        """Write the merged events up to ``until_s`` (default: the latest tick) as JSON lines."""
+        return write_truth_events(self.truth_events(until_s or self.now_s()), path)
 
     def kind_state(self, kind: DeviceKind) -> tuple[list[Device], SensorLayer, object]:
         """Devices, sensor layer and model of one kind (for ground truth and tests)."""
@@ -269,6 +325,25 @@ class FleetSimulation:
             for a, b in windows(sel, self.start_s, self.scenario.duration_s, until_s)
             for device_id in sorted(ids)
         ]
+
+
+def _as_readings(a: KindArrays) -> dict[str, Mapping[str, float] | DriverError]:
+    # Whole rows through tolist() and zip(): an order of magnitude faster than per-cell floats.
+    rows = a.values.tolist()
+    partial: list[bool] = np.asarray(a.missing.any(axis=1)).tolist()
+    failed: list[bool] = a.failed.tolist()
+    out: dict[str, Mapping[str, float] | DriverError] = {}
+    for row, device_id in enumerate(a.device_ids):
+        if failed[row]:
+            out[device_id] = DriverError(device_id, FAILED_READ)
+        elif partial[row]:
+            keep: list[bool] = (~a.missing[row]).tolist()
+            out[device_id] = {
+                n: v for n, v, ok in zip(a.metrics, rows[row], keep, strict=True) if ok
+            }
+        else:
+            out[device_id] = dict(zip(a.metrics, rows[row], strict=True))
+    return out
 
 
 class SimulatedDriver:

@@ -15,7 +15,7 @@ app = typer.Typer(
         "Run the cloud ingester: take device telemetry, events and statuses from MQTT (a "
         "persistent session that survives broker restarts; several instances split the fleet "
         "by district, see [ingest] districts), check every message, "
-        "write them to InfluxDB (measurements drain/toilet/garbage, device_events, "
+        "write them to InfluxDB (measurements drain/toilet/garbage/rain, device_events, "
         "device_status) and acknowledge each message only once the database has it. Bad "
         "messages go to the dead letter (InfluxDB measurement ingest_rejects and MQTT topic "
         "xh/v1/_deadletter/ingest) with the reason. Messages the broker drops at its queue "
