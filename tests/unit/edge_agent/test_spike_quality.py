@@ -13,7 +13,7 @@ import random
 import pytest
 
 from edge_agent import MedianFilter
-from telemetry_core.kinds import kind_spec
+from telemetry_core.kinds import KINDS, kind_spec
 
 RES = kind_spec("drain").metrics["level_m"].resolution
 N = 20_000
@@ -71,3 +71,8 @@ def test_a_wider_window_hides_and_flags_two_sample_spikes() -> None:
         values[i + 1] += 20 * RES
     flags = _flags(values, window=5)
     assert sum(any(flags[i : i + 4]) for i in spikes) / len(spikes) >= 0.95
+
+
+def test_every_metric_of_every_kind_has_a_resolution_for_the_spike_floor() -> None:
+    missing = [m.name for k in KINDS.values() for m in k.metrics.values() if m.resolution <= 0]
+    assert missing == []
