@@ -17,16 +17,33 @@ CONTRACT_VERSION: Final = 1
 MAX_PAYLOAD_BYTES: Final = 16_384
 """Larger payloads are refused before decoding (``oversized``)."""
 
+# Integer bounds. Every integer of the contract ends up in InfluxDB (int64 fields, int64
+# nanosecond times) or in the ingester's accounting (seq differences, gap sums), so each has a
+# bound that keeps all of that exact and inside int64; docs/contract.md lists them.
+SAFE_INT_MAX: Final = 2**53 - 1
+"""The largest integer a double (JSON in JavaScript, Grafana, float fields) holds exactly."""
+MAX_TS_MS: Final = 9_223_372_036_853
+"""2262-04-11T23:47:16.853Z: the last millisecond whose nanoseconds, plus an event's sub-ms
+offset (``seq mod 1e6``), still fit InfluxDB's int64 time."""
+MAX_VERSION: Final = 2**31 - 1
+
+# Patterns are whole-string: msgspec applies them with ``re.search``, and ``$`` would admit a
+# final newline, so they are anchored with ``\A`` and ``\Z``.
 DeviceIdStr = Annotated[
-    str, msgspec.Meta(pattern=r"^(?:[a-z0-9][a-z0-9-]{1,62}[a-z0-9]|[a-z0-9]{3})$")
+    str, msgspec.Meta(pattern=r"\A(?:[a-z0-9][a-z0-9-]{1,62}[a-z0-9]|[a-z0-9]{3})\Z")
 ]
-BootIdStr = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
-MetricName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
-SeqNo = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+IdStr = Annotated[str, msgspec.Meta(pattern=r"\A[0-9A-Za-z_-]{1,64}\Z")]
+BootIdStr = IdStr
+MetricName = Annotated[str, msgspec.Meta(pattern=r"\A[a-z][a-z0-9_]{0,63}\Z")]
+TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TS_MS)]
+SeqNo = Annotated[int, msgspec.Meta(ge=0, le=SAFE_INT_MAX)]
+Version = Annotated[int, msgspec.Meta(ge=0, le=MAX_VERSION)]
+ConfigVersion = Annotated[int, msgspec.Meta(ge=0, le=SAFE_INT_MAX)]
+DataInt = Annotated[int, msgspec.Meta(ge=-SAFE_INT_MAX, le=SAFE_INT_MAX)]
 ShortText = Annotated[str, msgspec.Meta(max_length=512)]
 Readings = Annotated[dict[MetricName, float], msgspec.Meta(min_length=1, max_length=64)]
 QualityFlags = Annotated[dict[MetricName, ShortText], msgspec.Meta(max_length=64)]
+EventData = Annotated[dict[MetricName, DataInt | float | str | bool], msgspec.Meta(max_length=64)]
 
 
 class Quality(StrEnum):
@@ -47,7 +64,7 @@ class Telemetry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     encoded JSON, as the contract has them: never ``"quality": null``.
     """
 
-    v: int
+    v: Version
     device_id: DeviceIdStr
     ts: TimestampMs
     seq: SeqNo
@@ -68,38 +85,38 @@ class Severity(StrEnum):
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """Something that happened on a device: a local threshold crossed, a fault, a drop report."""
 
-    v: int
+    v: Version
     device_id: DeviceIdStr
     ts: TimestampMs
     seq: SeqNo
     boot_id: BootIdStr
-    type: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    type: MetricName
     severity: Severity = Severity.INFO
     metric: MetricName | None = None
     value: float | None = None
     message: ShortText = ""
-    data: Annotated[dict[MetricName, float | int | str | bool], msgspec.Meta(max_length=64)] = {}
+    data: EventData = {}
     historical: bool = False
 
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
     """Birth (``online``, retained) and last will (``offline``, retained) of a device."""
 
-    v: int
+    v: Version
     device_id: DeviceIdStr
     ts: TimestampMs
     boot_id: BootIdStr
     state: Literal["online", "offline"]
     firmware: ShortText = ""
-    config_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    config_version: ConfigVersion = 0
     reason: ShortText = ""
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True):
     """A command to a device on its ``cmd`` channel."""
 
-    v: int
-    cmd_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+    v: Version
+    cmd_id: IdStr
     ts: TimestampMs
     op: Literal["set_config", "restart", "publish_status"]
     config: dict[str, Any] = {}
@@ -108,16 +125,85 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
 class CommandAck(msgspec.Struct, frozen=True, kw_only=True):
     """A device's answer to a command: applied, or refused with a reason."""
 
-    v: int
-    cmd_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+    v: Version
+    cmd_id: IdStr
     device_id: DeviceIdStr
     ts: TimestampMs
     ok: bool
     reason: ShortText = ""
-    config_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    config_version: ConfigVersion = 0
 
 
-T = TypeVar("T", Telemetry, Event, Status, Command, CommandAck)
+TierName = Literal["none", "blue", "yellow", "orange", "red"]
+"""An alert tier, lowest to highest; ``none`` is "no alert"."""
+TIERS: Final[tuple[str, ...]] = ("none", "blue", "yellow", "orange", "red")
+AlertCategory = Literal["overload", "overflow", "exceedance", "facility", "device"]
+"""分类: 过载 overload, 溢流 overflow, 超标 exceedance, 设施不正常 facility, device health."""
+AlertId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_.:-]{1,128}$")]
+RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+DistrictStr = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,32}$")]
+
+
+class Prediction(msgspec.Struct, frozen=True, kw_only=True):
+    """What a predictive tier expects: ``metric`` reaches its limit in ``time_to_s`` seconds."""
+
+    metric: MetricName
+    time_to_s: Annotated[float, msgspec.Meta(ge=0.0)]
+    horizon_s: Annotated[float, msgspec.Meta(ge=0.0)]
+    rate_per_s: float | None = None
+
+
+class AlertTransition(msgspec.Struct, frozen=True, kw_only=True):
+    """An alert of one (device, rule) changing tier; published on ``xh/v1/_alert/...``.
+
+    ``transition_id`` is stable (the same input gives the same id, so a replay after a crash
+    re-emits duplicates that consumers drop); ``alert_id`` names the episode, from the moment it
+    opened (``tier_from == "none"``) to the moment it cleared (``tier_to == "none"``).
+    """
+
+    v: int
+    transition_id: AlertId
+    alert_id: AlertId
+    device_id: DeviceIdStr
+    district: DistrictStr
+    kind: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,32}$")]
+    rule: RuleName
+    category: AlertCategory
+    tier_from: TierName
+    tier_to: TierName
+    value: float | None = None
+    prediction: Prediction | None = None
+    reason: ShortText = ""
+    ts: TimestampMs
+    flapping: bool = False
+    incident_id: AlertId | None = None
+    historical: bool = False
+    notify: bool = True
+
+
+class Incident(msgspec.Struct, frozen=True, kw_only=True):
+    """Alerts on hydraulically connected nodes in one event, with a root cause.
+
+    ``root_unit`` is the most downstream surcharged node of the connected set
+    (``docs/alerting.md``);
+    ``units`` are the modelled nodes affected, ``device_ids`` the devices alerting on them.
+    """
+
+    v: int
+    id: AlertId
+    district: DistrictStr
+    root_unit: Annotated[str, msgspec.Meta(max_length=128)]
+    root_device_id: DeviceIdStr | None = None
+    units: tuple[str, ...]
+    device_ids: tuple[str, ...]
+    tier: TierName
+    opened_ts: TimestampMs
+    updated_ts: TimestampMs
+    state: Literal["open", "closed"]
+    category: AlertCategory
+
+
+T = TypeVar("T", Telemetry, Event, Status, Command, CommandAck, AlertTransition, Incident)
 Buffer = bytes | bytearray | memoryview
 """What paho hands over as a payload; msgspec decodes any of them without a copy."""
 
@@ -127,6 +213,8 @@ _DECODERS: Final[dict[type[Any], msgspec.json.Decoder[Any]]] = {
     Status: msgspec.json.Decoder(Status),
     Command: msgspec.json.Decoder(Command),
     CommandAck: msgspec.json.Decoder(CommandAck),
+    AlertTransition: msgspec.json.Decoder(AlertTransition),
+    Incident: msgspec.json.Decoder(Incident),
 }
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -144,6 +232,9 @@ def decode(payload: Buffer, kind: type[T], max_bytes: int = MAX_PAYLOAD_BYTES) -
     except msgspec.DecodeError as exc:
         reason = _decode_error_reason(payload)
         raise RejectedMessage(reason, str(exc)) from exc
+    except RecursionError as exc:
+        # msgspec descends one C stack frame per nesting level, even inside ignored fields.
+        raise RejectedMessage(RejectReason.MALFORMED_JSON, "JSON nested too deeply") from exc
     if msg.v != CONTRACT_VERSION:
         raise RejectedMessage(
             RejectReason.UNSUPPORTED_VERSION, f"v={msg.v}, want {CONTRACT_VERSION}"
@@ -161,6 +252,8 @@ def _decode_error_reason(payload: Buffer) -> RejectReason:
     return RejectReason.MALFORMED_JSON
 
 
-def encode(message: Telemetry | Event | Status | Command | CommandAck) -> bytes:
+def encode(
+    message: Telemetry | Event | Status | Command | CommandAck | AlertTransition | Incident,
+) -> bytes:
     """Encode a message as compact UTF-8 JSON."""
     return _ENCODER.encode(message)

@@ -11,8 +11,9 @@ from telemetry_core.errors import ContractError, RejectedMessage, RejectReason
 from telemetry_core.kinds import DeviceKind
 
 PREFIX: Final = "xh/v1"
-DISTRICT_RE: Final = re.compile(r"^[a-z]{2,32}$")
-DEVICE_ID_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$|^[a-z0-9]{3}$")
+# Whole-string patterns (``\A``...``\Z``): ``$`` admits a final newline under ``search``/``match``.
+DISTRICT_RE: Final = re.compile(r"\A[a-z]{2,32}\Z")
+DEVICE_ID_RE: Final = re.compile(r"\A(?:[a-z0-9][a-z0-9-]{1,62}[a-z0-9]|[a-z0-9]{3})\Z")
 
 TAIZHOU_DISTRICTS: Final = (
     "jiaojiang",
@@ -100,6 +101,37 @@ so device subscriptions (five levels under ``xh/v1``) never see it."""
 def gateway_status_topic(gateway_id: str) -> str:
     """The retained status topic of an edge gateway: ``xh/v1/_gateway/{gateway_id}/status``."""
     return f"{GATEWAY_PREFIX}/{check_device_id(gateway_id)}/{Channel.STATUS.value}"
+
+
+ALERT_PREFIX: Final = f"{PREFIX}/_alert"
+INCIDENT_PREFIX: Final = f"{PREFIX}/_incident"
+"""Alert transitions and incidents are the engine's output, not a device's: like gateways they
+live outside the device topics (four levels under ``xh/v1``): no device subscription sees them."""
+
+
+def alert_topic(district: str, device_id: str) -> str:
+    """Where a device's alert transitions go: ``xh/v1/_alert/{district}/{device_id}``."""
+    return f"{ALERT_PREFIX}/{check_district(district)}/{check_device_id(device_id)}"
+
+
+def incident_topic(district: str, incident_id: str) -> str:
+    """Where an incident's updates go: ``xh/v1/_incident/{district}/{incident_id}``."""
+    if not INCIDENT_ID_RE.fullmatch(incident_id):
+        raise ContractError(f"incident id {incident_id!r}: want 1-128 of 0-9A-Za-z_.:-")
+    return f"{INCIDENT_PREFIX}/{check_district(district)}/{incident_id}"
+
+
+INCIDENT_ID_RE: Final = re.compile(r"^[0-9A-Za-z_.:-]{1,128}$")
+
+
+def alert_subscription(district: str | None = None) -> str:
+    """A filter for alert transitions, of one district or all."""
+    return f"{ALERT_PREFIX}/{district or '+'}/+"
+
+
+def incident_subscription(district: str | None = None) -> str:
+    """A filter for incidents, of one district or all."""
+    return f"{INCIDENT_PREFIX}/{district or '+'}/+"
 
 
 def subscription(

@@ -14,6 +14,9 @@ EXPECTED_EXPORTS = {
     "Channel", "Topic", "parse_topic", "subscription",
     "Telemetry", "Event", "Status", "Command", "CommandAck", "Quality", "Severity",
     "decode", "encode", "encode_point", "ms_to_ns",
+    # the engine's output (issue 10)
+    "AlertTransition", "Prediction", "Incident", "TIERS",
+    "alert_topic", "alert_subscription", "incident_topic", "incident_subscription",
     "DeviceKind", "KindSpec", "MetricSpec", "kind_spec",
     "Device", "Registry", "load_registry", "write_registry_csv",
     # ports

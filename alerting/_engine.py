@@ -1,0 +1,554 @@
+"""The engine: readings in, alert transitions out, in event time, with no I/O and no clock.
+
+Everything time-dependent uses the readings' own ``ts`` (and, for silent devices, the watermark
+``tick(now_s)`` is given), so a live run, a replay and a backtest of the same data give the same
+transitions with the same ids. ``snapshot()`` / ``Engine.restore()`` carry every duration,
+count, fit window and last-seen time across a restart.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+from alerting._conditions import HISTORY_POINTS, Runtime, World
+from alerting._derived import extractor
+from alerting._evaluate import (
+    CompiledTier,
+    Evaluator,
+    MissedCollectionEvaluator,
+    RangeEvaluator,
+    StuckEvaluator,
+    compile_threshold,
+    level_of,
+)
+from alerting._gates import Gate, arming_gates, evaluator_gates, merge_gates, outside
+from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
+from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
+from alerting._network import Network, network_from_registry
+from alerting._rules import LoadedRule, RuleSet
+from alerting._state import DECODER, ENCODER, SNAPSHOT_VERSION, UNSET, RuleState, Snapshot
+from telemetry_core.registry import Device
+from telemetry_core.schema import (
+    CONTRACT_VERSION,
+    AlertTransition,
+    Event,
+    Incident,
+    Status,
+    Telemetry,
+    TierName,
+)
+from telemetry_core.topics import Topic
+
+_NONE: Final[list[AlertTransition]] = []
+TIER_NAMES: Final[tuple[TierName, ...]] = ("none", "blue", "yellow", "orange", "red")
+RAIN_POINTS: Final = 240
+GAUGES_PER_DEVICE: Final = 4
+
+
+class _Device:
+    """One device's compiled evaluators, health rules and runtime."""
+
+    __slots__ = (
+        "arm", "awake", "device", "evaluators", "last_seen", "last_ts", "merged", "offline",
+        "plan", "rt", "silent", "silent_raised", "ungated", "was_armed",
+    )  # fmt: skip
+
+    def __init__(self, device: Device, rt: Runtime) -> None:
+        self.device = device
+        self.rt = rt
+        self.evaluators: list[Evaluator] = []
+        self.silent: list[Evaluator] = []
+        self.offline: list[Evaluator] = []
+        self.last_seen = UNSET
+        self.last_ts = UNSET
+        self.silent_raised = False
+        self.plan: list[tuple[Evaluator, tuple[Gate, ...] | None]] = []
+        self.ungated: list[tuple[Evaluator, tuple[Gate, ...] | None]] = []
+        self.merged: tuple[Gate, ...] = ()
+        self.awake: set[Evaluator] = set()
+        # Fit windows and node values are fed only while armed: some value near a gate of a
+        # rule that fits (``arming_gates``), so a quiet device costs no history.
+        self.arm: tuple[Gate, ...] | None = None
+        self.was_armed = True
+
+
+class Engine:
+    """Tiered rule engine over a fleet. Not thread-safe: one engine per consumer thread."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        devices: Iterable[Device],
+        network: Network | None = None,
+        silences: Sequence[Silence] | None = None,
+    ) -> None:
+        self.rules = rules
+        fleet = list(devices)
+        self.network = network if network is not None else network_from_registry(fleet)
+        self.world = World(self.network)
+        self.silences: list[Silence] = list(silences or ())
+        self.incidents = IncidentTracker(self.network) if self.network is not None else None
+        self._states: dict[str, RuleState] = {}
+        self._tier_cache: dict[str, list[CompiledTier]] = {}
+        self._active: dict[str, tuple[_Device, Evaluator]] = {}
+        self._silent_watch: list[tuple[_Device, Evaluator, float]] = []
+        self._devices: dict[str, _Device] = {}
+        self._start_ms = UNSET
+        self._watermark_ms = UNSET
+        self._status: dict[str, str] = {}
+        self._gauges = set(self.network.rain_gauges) if self.network is not None else set()
+        neighbour_metrics = _neighbour_metrics(rules)
+        for device in fleet:
+            ctx = self._compile(device, neighbour_metrics)
+            self._devices[device.device_id] = ctx
+            for ev in ctx.silent:
+                limit_ms = ev.rule.rule.after_intervals * device.expected_interval_s * 1000
+                self._silent_watch.append((ctx, ev, limit_ms))
+
+    # -- compilation --------------------------------------------------------------------------
+
+    def _compile(self, device: Device, neighbour_metrics: set[str]) -> _Device:
+        net = self.network
+        node = net.node_of(device.device_id) if net is not None else None
+        gauges = net.nearest_gauges(device.lat, device.lon, GAUGES_PER_DEVICE) if net else ()
+        ctx = _Device(device, Runtime(device, self.world, node, gauges))
+        for rule in self.rules.for_device(device):
+            ev = self._evaluator(rule, ctx)
+            if ev is None:
+                continue
+            target = {"silent": ctx.silent, "offline": ctx.offline}.get(rule.rule.type)
+            (target if target is not None else ctx.evaluators).append(ev)
+        ctx.plan = [(ev, evaluator_gates(ev, device)) for ev in ctx.evaluators]
+        ctx.ungated = [(ev, g) for ev, g in ctx.plan if g is None]
+        ctx.merged = merge_gates([g for _, g in ctx.plan if g is not None])
+        ctx.awake = {ev for ev, g in ctx.plan if g is not None}
+        ctx.arm = arming_gates([g for ev, g in ctx.plan if _fits(ev)])
+        ctx.rt.gauge = device.device_id in self._gauges or device.kind.value == "rain"
+        if node is not None and device.kind.value == "drain":
+            for metric in sorted(neighbour_metrics | {"fill_ratio"}):
+                fn = extractor("drain", metric, device)
+                if fn is not None:
+                    ctx.rt.publish(metric, fn)
+        return ctx
+
+    def _evaluator(self, rule: LoadedRule, ctx: _Device) -> Evaluator | None:
+        device_id = ctx.device.device_id
+        key = f"{device_id}\x1f{rule.name}"
+        state = self._states.get(key) or RuleState.fresh(len(rule.rule.tiers))
+        kind = rule.rule.type
+        ev: Evaluator | None
+        if kind == "threshold":
+            ev = compile_threshold(rule, state, ctx.rt, self._tier_cache)
+        elif kind == "stuck":
+            ev = StuckEvaluator(rule, state, device_id)
+        elif kind == "out_of_range":
+            ev = RangeEvaluator(rule, state, device_id)
+        elif kind == "missed_collection":
+            ev = MissedCollectionEvaluator(rule, state, device_id)
+        else:
+            ev = Evaluator(rule, state, device_id)
+        if ev is not None:
+            self._states[key] = state
+        return ev
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:  # noqa: PLR0912 - the hot path, inlined on purpose
+        """Evaluate one batch of readings; the transitions it causes (usually none)."""
+        ctx = self._devices.get(msg.device_id)
+        ts = msg.ts
+        if ctx is None or ts <= ctx.last_ts:
+            return self._unevaluated(ctx, msg)
+        self._watermark_ms = max(self._watermark_ms, ts)
+        if ts < self._start_ms or self._start_ms == UNSET:
+            self._start_ms = ts
+        out: list[AlertTransition] | None = None
+        ctx.last_seen = ctx.last_ts = ts
+        if ctx.silent_raised:
+            out = self._heard(ctx, ts, msg.historical)
+        readings, rt = msg.readings, ctx.rt
+        if rt.feeds or rt.node_feeds or rt.gauge:
+            armed = ctx.arm is None or bool(ctx.awake) or outside(ctx.arm, readings)
+            if armed or ctx.was_armed:  # once more after disarming: overwrite high node values
+                self._feed(rt, ts / 1000.0, readings)
+            ctx.was_armed = armed
+        quality = msg.quality
+        plan = ctx.plan
+        if not ctx.awake and not quality:
+            for m, lo, hi in ctx.merged:
+                v = readings.get(m)
+                if v is not None and not lo < v < hi:
+                    break
+            else:
+                plan = ctx.ungated  # every gated evaluator idle, every value inside its gates
+        for ev, gates in plan:
+            if ev.idle and gates is not None:
+                for m, lo, hi in gates:
+                    v = readings.get(m)
+                    if v is not None and not lo < v < hi:
+                        break
+                else:
+                    continue  # idle, and no tier can raise on these values
+            if ev.update(ts, readings, quality, rt):
+                out = out if out is not None else []
+                self._transition(ctx, ev, ts, msg.historical, out)
+            elif ev.state.flapping:
+                out = out if out is not None else []
+                self._release(ctx, ev, ts, msg.historical, out)
+            if gates is not None:
+                (ctx.awake.discard if ev.idle else ctx.awake.add)(ev)
+        return out or _NONE
+
+    def _unevaluated(self, ctx: _Device | None, msg: Telemetry) -> list[AlertTransition]:
+        """A reading of an unknown device (rain kept if it is a gauge of the network), or a
+        duplicate or late one: it cannot rewrite the past, nor show the device alive now."""
+        if ctx is None and msg.device_id in self._gauges:
+            self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
+        return _NONE
+
+    def _feed(self, rt: Runtime, t: float, readings: Mapping[str, float]) -> None:
+        if rt.gauge:
+            self._rain(rt.device.device_id, t, readings)
+        for metric, fn in rt.feeds:
+            v = fn(readings)
+            if v is not None:
+                rt.history[metric].append((t, v))
+        if rt.node_feeds:
+            values = self.world.node_values.get(rt.node or "")
+            if values is None:
+                values = self.world.node_values[rt.node or ""] = {}
+            for metric, fn in rt.node_feeds:
+                v = fn(readings)
+                if v is not None:
+                    values[metric] = (t, v)
+
+    def _rain(self, gauge: str, t: float, readings: Mapping[str, float]) -> None:
+        mmh = readings.get("rain_mmh")
+        if mmh is not None:
+            self.world.rain.setdefault(gauge, deque(maxlen=RAIN_POINTS)).append((t, mmh))
+
+    def _heard(self, ctx: _Device, ts: int, historical: bool) -> list[AlertTransition] | None:
+        ctx.last_seen = max(ctx.last_seen, ts)
+        ctx.silent_raised = False
+        out: list[AlertTransition] = []
+        for ev in ctx.silent:
+            if ev.state.target and ev._set_target(0, "heard from again"):
+                self._transition(ctx, ev, ts, historical, out)
+        return out or None
+
+    def on_event(self, topic: Topic, msg: Event) -> list[AlertTransition]:
+        """A device event: the device is alive (silent alerts clear); no rule reads events yet."""
+        ctx = self._devices.get(msg.device_id)
+        if ctx is None or not ctx.silent or msg.ts <= ctx.last_seen:
+            return _NONE
+        self._watermark_ms = max(self._watermark_ms, msg.ts)
+        return self._heard(ctx, msg.ts, msg.historical) or _NONE
+
+    def on_status(self, topic: Topic, msg: Status) -> list[AlertTransition]:
+        """Birth (``online``) clears an offline alert; a last will (``offline``) raises it."""
+        ctx = self._devices.get(msg.device_id)
+        if ctx is None:
+            return _NONE
+        self._status[msg.device_id] = msg.state
+        out: list[AlertTransition] = []
+        for ev in ctx.offline:
+            offline = msg.state == "offline"
+            level = level_of(ev.rule.rule.tier) if offline else 0
+            why = f"offline: {msg.reason or 'last will'}" if offline else "online again"
+            if ev._set_target(level, why):
+                self._transition(ctx, ev, msg.ts, False, out)
+        return out
+
+    def tick(self, now_s: float) -> list[AlertTransition]:
+        """Advance the watermark to ``now_s``: raise silent devices, send repeat reminders."""
+        now = int(now_s * 1000)
+        if self._start_ms == UNSET:
+            self._start_ms = now
+        self._watermark_ms = max(self._watermark_ms, now)
+        out: list[AlertTransition] = []
+        start = self._start_ms
+        for ctx, ev, limit_ms in self._silent_watch:
+            since = ctx.last_seen if ctx.last_seen != UNSET else start
+            if now - since > limit_ms and not ev.state.target:
+                self._raise_silent(ctx, ev, now, since, out)
+        self._reminders(now, out)
+        return out
+
+    def _raise_silent(
+        self, ctx: _Device, ev: Evaluator, now: int, since: int, out: list[AlertTransition]
+    ) -> None:
+        what = "never heard from" if ctx.last_seen == UNSET else "silent"
+        gap = (now - since) / 60_000
+        if ev._set_target(level_of(ev.rule.rule.tier), f"{what} for {gap:.0f} min"):
+            ev.state.value = gap
+            ctx.silent_raised = True
+            self._transition(ctx, ev, now, False, out)
+
+    def _reminders(self, now: int, out: list[AlertTransition]) -> None:
+        """A notified alert still standing after its rule's ``repeat`` is told again."""
+        for ctx, ev in list(self._active.values()):
+            st = ev.state
+            repeat_ms = ev.rule.rule.repeat * 1000
+            due = st.last_notify_ms != UNSET and now - st.last_notify_ms >= repeat_ms
+            if st.tier and due and repeat_ms > 0 and not st.flapping:
+                if self._muted(ctx.device, ev.rule.name, now):
+                    continue  # a silence that began after the alert mutes its reminders too
+                out.append(self._message(ctx, ev, st.tier, now, notify=True, reason="reminder"))
+                st.last_notify_ms = now
+
+    # -- transitions ----------------------------------------------------------------------------
+
+    def _transition(
+        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition],
+        *, change: bool = True,
+    ) -> None:  # fmt: skip
+        st, rule = ev.state, ev.rule.rule
+        was_flapping = st.flapping
+        if change:
+            note_change(st, ts, rule.flapping)
+        target = st.target
+        if st.flapping and target < st.tier:
+            if not was_flapping:  # mark it on the map once; hold it at its highest tier
+                reason = f"flapping: held at {TIER_NAMES[st.tier]}"
+                out.append(self._message(ctx, ev, st.tier, ts, notify=False, reason=reason))
+            return
+        if target == st.tier:
+            return
+        if st.tier == 0:
+            st.alert_id, st.opened_ms = stable_id("a", ctx.device.device_id, rule.name, ts), ts
+        notify = rule.notify and not historical and not st.flapping
+        notify = notify and not self._muted(ctx.device, rule.name, ts)
+        from_tier = st.tier
+        st.tier = target
+        incident_id, incident_notify = self._incident(ctx, ev, ts)
+        notify = notify and incident_notify
+        msg = self._message(
+            ctx,
+            ev,
+            from_tier,
+            ts,
+            historical=historical,
+            notify=notify,
+            reason=ev.reason,
+            incident_id=incident_id,
+        )
+        if notify:
+            st.last_notify_ms = ts
+        if target == 0:
+            st.alert_id, st.last_notify_ms = "", UNSET
+            self._active.pop(ev.key, None)
+        else:
+            self._active[ev.key] = (ctx, ev)
+        out.append(msg)
+
+    def _release(
+        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition]
+    ) -> None:
+        """A held flapping alert whose window has calmed goes to its real tier again."""
+        refresh_flapping(ev.state, ts, ev.rule.rule.flapping)
+        if not ev.state.flapping and ev.state.target != ev.state.tier:
+            self._transition(ctx, ev, ts, historical, out, change=False)
+
+    def _message(
+        self, ctx: _Device, ev: Evaluator, from_tier: int, ts: int, *, historical: bool = False,
+        notify: bool, reason: str, incident_id: str | None = None,
+    ) -> AlertTransition:  # fmt: skip
+        st, rule, device = ev.state, ev.rule, ctx.device
+        prediction = ctx.rt.prediction if st.tier > from_tier else None
+        return AlertTransition(
+            v=CONTRACT_VERSION,
+            transition_id=stable_id("t", st.alert_id, ts, from_tier, st.tier, reason == "reminder"),
+            alert_id=st.alert_id, device_id=device.device_id, district=device.district,
+            kind=device.kind.value, rule=rule.name, category=rule.rule.category,
+            tier_from=TIER_NAMES[from_tier], tier_to=TIER_NAMES[st.tier], value=st.value,
+            prediction=prediction, reason=reason[:512], ts=ts, flapping=st.flapping,
+            incident_id=incident_id, historical=historical, notify=notify,
+        )  # fmt: skip
+
+    def _muted(self, device: Device, rule: str, ts: int) -> bool:
+        t = ts / 1000.0
+        return any(s.mutes(device.device_id, device.district, rule, t) for s in self.silences)
+
+    def _incident(self, ctx: _Device, ev: Evaluator, ts: int) -> tuple[str | None, bool]:
+        node = ctx.rt.node
+        category = ev.rule.rule.category
+        if self.incidents is None or node is None or category not in GROUPED_CATEGORIES:
+            return None, True
+        fills = self.world.node_values
+        return self.incidents.update(
+            node, ev.key, level=ev.state.tier, category=category, ts=ts, fills=fills
+        )
+
+    def incidents_changed(self) -> list[Incident]:
+        """Incidents opened, changed or closed since the last call (for the service to publish)."""
+        if self.incidents is None:
+            return []
+        return [
+            Incident(
+                v=CONTRACT_VERSION,
+                id=i.id,
+                district=i.district,
+                root_unit=i.root_unit,
+                root_device_id=i.root_device_id,
+                units=tuple(i.units),
+                device_ids=tuple(
+                    sorted(
+                        {e[2] for u in i.units for e in self.incidents.levels.get(u, {}).values()}
+                    )
+                ),
+                tier=TIER_NAMES[i.tier],
+                opened_ts=i.opened_ms,
+                updated_ts=i.updated_ms,
+                state="open" if i.state == "open" else "closed",
+                category="overflow" if i.category == "overflow" else "overload",
+            )
+            for i in self.incidents.drain_changed()
+        ]
+
+    # -- views ----------------------------------------------------------------------------------
+
+    @property
+    def watermark_s(self) -> float | None:
+        """The latest event time seen (readings or ticks), or ``None``."""
+        return None if self._watermark_ms == UNSET else self._watermark_ms / 1000.0
+
+    def active(self) -> dict[tuple[str, str], str]:
+        """The tier of every active alert, by (device id, rule)."""
+        out: dict[tuple[str, str], str] = {}
+        for key, st in self._states.items():
+            if st.tier:
+                device_id, rule = key.split("\x1f", 1)
+                out[device_id, rule] = TIER_NAMES[st.tier]
+        return out
+
+    def refresh_flapping(self, now_s: float) -> None:
+        """Let every flapping window slide to ``now_s`` (the service calls it with its ticks)."""
+        now = int(now_s * 1000)
+        for ctx in self._devices.values():
+            for ev in ctx.evaluators:
+                refresh_flapping(ev.state, now, ev.rule.rule.flapping)
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes (msgpack), for ``AlertStore.checkpoint``."""
+        ctxs = self._devices.values()
+        snap = Snapshot(
+            version=SNAPSHOT_VERSION, start_ms=self._start_ms, watermark_ms=self._watermark_ms,
+            states={k: st for k, st in self._states.items() if not _quiet(st)},
+            last_seen={c.device.device_id: c.last_seen for c in ctxs if c.last_seen != UNSET},
+            last_ts={c.device.device_id: c.last_ts for c in ctxs if c.last_ts != UNSET},
+            history={c.device.device_id: {m: list(h) for m, h in c.rt.history.items() if h}
+                     for c in ctxs if any(c.rt.history.values())},
+            rain={g: list(h) for g, h in self.world.rain.items()},
+            node_values=self.world.node_values,
+            incidents=list(self.incidents.incidents.values()) if self.incidents else [],
+            status=self._status,
+        )  # fmt: skip
+        return ENCODER.encode(snap)
+
+    @classmethod
+    def restore(
+        cls, blob: bytes, rules: RuleSet, devices: Iterable[Device], network: Network | None = None,
+        silences: Sequence[Silence] | None = None,
+    ) -> Engine:  # fmt: skip
+        """An engine that carries on from ``snapshot()``'s bytes (rules may have changed: state
+        of rules that no longer exist is dropped, new rules start fresh)."""
+        snap = DECODER.decode(blob)
+        if snap.version != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {snap.version}, want {SNAPSHOT_VERSION}")
+        engine = cls(rules, devices, network, silences)
+        engine._load(snap)
+        return engine
+
+    def _load(self, snap: Snapshot) -> None:
+        self._start_ms, self._watermark_ms, self._status = (
+            snap.start_ms,
+            snap.watermark_ms,
+            dict(snap.status),
+        )
+        for ctx in self._devices.values():
+            for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
+                saved = snap.states.get(ev.key)
+                if saved is not None and len(saved.latched) == len(ev.state.latched):
+                    _copy_state(saved, ev.state)
+            device_id = ctx.device.device_id
+            ctx.last_seen = snap.last_seen.get(device_id, UNSET)
+            ctx.silent_raised = any(ev.state.target for ev in ctx.silent)
+            for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
+                if ev.state.tier:
+                    self._active[ev.key] = (ctx, ev)
+            ctx.last_ts = snap.last_ts.get(device_id, UNSET)
+            for metric, points in snap.history.get(device_id, {}).items():
+                if metric in ctx.rt.history:
+                    ctx.rt.history[metric].extend((a, b) for a, b in points)
+        self.world.rain = {
+            g: deque(((a, b) for a, b in p), maxlen=RAIN_POINTS) for g, p in snap.rain.items()
+        }
+        self.world.node_values = {
+            n: {m: (v[0], v[1]) for m, v in d.items()} for n, d in snap.node_values.items()
+        }
+        self._reload_incidents(snap)
+
+    def _reload_incidents(self, snap: Snapshot) -> None:
+        if self.incidents is None:
+            return
+        self.incidents.incidents = {i.id: i for i in snap.incidents}
+        for ctx in self._devices.values():
+            node = ctx.rt.node
+            for ev in ctx.evaluators:
+                if node and ev.state.tier and ev.rule.rule.category in GROUPED_CATEGORIES:
+                    entry = (ev.state.tier, ev.rule.rule.category, ctx.device.device_id)
+                    self.incidents.levels.setdefault(node, {})[ev.key] = entry
+
+
+def _fits(ev: Evaluator) -> bool:
+    """Whether ``ev``'s rule fits a trend (``predict`` or ``rate``) or looks at neighbours."""
+
+    def walk(cond: object) -> bool:
+        if any(getattr(cond, k, None) is not None for k in ("predict", "rate", "downstream")):
+            return True
+        return any(walk(c) for c in (*getattr(cond, "all", ()), *getattr(cond, "any", ())))
+
+    return any(
+        walk(t.raise_) or (t.clear is not None and walk(t.clear)) for t in ev.rule.rule.tiers
+    )
+
+
+def _quiet(st: RuleState) -> bool:
+    """A state with nothing to carry over (no tier, nothing counted or timed): left out of the
+    snapshot, restored fresh."""
+    return (
+        st.tier == 0 and st.target == 0 and not st.changes and not st.aux
+        and not any(st.latched) and not any(st.counts) and all(x == UNSET for x in st.since)
+        and st.last_notify_ms == UNSET
+    )  # fmt: skip
+
+
+def _copy_state(src: RuleState, dst: RuleState) -> None:
+    for name in RuleState.__struct_fields__:
+        setattr(dst, name, getattr(src, name))
+
+
+def _neighbour_metrics(rules: RuleSet) -> set[str]:
+    found: set[str] = set()
+
+    def walk(cond: object) -> None:
+        for side in ("downstream", "upstream"):
+            nb = getattr(cond, side, None)
+            if nb is not None:
+                found.add(nb.metric)
+        for sub in (*getattr(cond, "all", ()), *getattr(cond, "any", ())):
+            walk(sub)
+
+    for rule in rules:
+        for tier in rule.rule.tiers:
+            walk(tier.raise_)
+            if tier.clear is not None:
+                walk(tier.clear)
+    return found
+
+
+__all__ = ["HISTORY_POINTS", "Engine"]
