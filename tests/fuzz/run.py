@@ -31,6 +31,7 @@ REPO: Final = HERE.parents[1]
 TARGETS: Final = {
     "ingest": "tests.fuzz.fuzz_ingest",
     "edge_commands": "tests.fuzz.fuzz_edge_commands",
+    "sink_reply": "tests.fuzz.fuzz_sink_reply",
 }
 _DONE: Final = re.compile(r"Done (\d+) runs in (\d+) second")
 _STATS: Final = re.compile(r"cov: (\d+) ft: (\d+) corp: (\d+)/")
