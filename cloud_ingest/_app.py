@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from cloud_ingest._accounting import SeqTracker
+from cloud_ingest._alerts import alert_filters
 from cloud_ingest._broker import SYS_TOPICS, BrokerDropWatch
 from cloud_ingest._metrics import PromMetrics
 from cloud_ingest._mqtt import MqttSource, Subscription
@@ -62,6 +63,7 @@ def subscriptions_of(section: IngestSection) -> list[Subscription]:
     at QoS 0, never shared: every instance watches the broker's drops."""
     group = section.group if section.shared_subscription else None
     device = [Subscription(subscription(ch, share_group=group)) for ch in INGESTED_CHANNELS]
+    device += [Subscription(f) for f in alert_filters(share_group=group)]
     broker = [Subscription(topic, qos=0, retain_handling=0) for topic in SYS_TOPICS]
     return device + (broker if section.watch_broker_drops else [])
 
