@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from firmware_sim._common import local_hour
+from firmware_sim._events import NodeSeries, TruthEvent, node_events
 from firmware_sim._network import Network, generate_network
 from firmware_sim._rain import chicago_mmh, typhoon_mmh
-from firmware_sim._scenario import Scenario
+from firmware_sim._scenario import DesignStorm, RainEvent, Scenario
 from firmware_sim._swmm import (
     RAIN_STEP_MIN,
     SEWAGE_PATTERN,
@@ -37,19 +38,24 @@ FLOOD_M3S = 1e-4
 """Below this, SWMM's flooding loss is numerical noise, not a manhole overflowing."""
 
 
+def event_mmh(event: RainEvent, seed: int) -> np.ndarray:
+    """One rain event's hyetograph in mm/h, one value per 5 minutes from its start."""
+    if isinstance(event, DesignStorm):
+        return chicago_mmh(
+            event.return_period_y, event.duration_min, event.peak_ratio, RAIN_STEP_MIN
+        )
+    return typhoon_mmh(
+        event.duration_h, event.total_mm, event.peak_mm_h, RAIN_STEP_MIN, seed,
+        wettest_hour_mm=event.wettest_hour_mm,
+    )  # fmt: skip
+
+
 def rain_series(scenario: Scenario, seed: int) -> np.ndarray:
-    """The scenario's rainfall in mm/h, one value per 5 minutes over its duration."""
+    """The scenario's rainfall in mm/h at its reference point, one value per 5 minutes."""
     steps = int(np.ceil(scenario.duration_h * 60 / RAIN_STEP_MIN))
     rain = np.zeros(steps)
     for k, event in enumerate(scenario.rain):
-        if event.kind == "design_storm":
-            part = chicago_mmh(
-                event.return_period_y, event.duration_min, event.peak_ratio, RAIN_STEP_MIN
-            )
-        else:
-            part = typhoon_mmh(
-                event.duration_h, event.total_mm, event.peak_mm_h, RAIN_STEP_MIN, seed + k
-            )
+        part = event_mmh(event, seed + k)
         begin = int(event.start_h * 60 / RAIN_STEP_MIN)
         part = part[: max(0, steps - begin)]
         rain[begin : begin + part.size] += part
@@ -207,3 +213,26 @@ class DrainModel:
                     )  # fmt: skip
                     k += 1
         return records
+
+    def truth_events(self, until_s: float) -> list[TruthEvent]:
+        """Overflow and surcharge spans per modelled manhole (unit ``jj-J012``), unmerged."""
+        res = self._result
+        if res is None:
+            return []
+        cols: dict[int, list[int]] = {}
+        for i, node in enumerate(self._node_idx.tolist()):
+            cols.setdefault(node, []).append(i)
+        nodes = sorted(cols)
+        first = [cols[n][0] for n in nodes]
+        series = NodeSeries(
+            times_s=res.times_s,
+            flooding_m3s=res.flooding_m3s[:, nodes],
+            fill=res.depth_m[:, nodes] / self._diameter[first],
+            units=tuple(self._node_keys[i].replace("_", "-", 1) for i in first),
+            device_ids=tuple(tuple(self.devices[i].device_id for i in cols[n]) for n in nodes),
+            districts=tuple(self.devices[i].district for i in first),
+        )
+        return node_events(
+            series, flood_m3s=FLOOD_M3S, start_s=self._start_s,
+            period_s=self._scenario.duration_s, until_s=until_s,
+        )  # fmt: skip

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from firmware_sim._common import active, crossed, local_hour, profile_at, select, windows
+from firmware_sim._common import active, crossed, local_hour, profile_at, select
+from firmware_sim._events import SpanTracker, TruthEvent, spans_to_events
 from firmware_sim._scenario import INCIDENT_KIND, Incident, Scenario
-from firmware_sim._truth import GroundTruthRecord
 from telemetry_core.kinds import WASTE_CATEGORIES, DeviceKind
 from telemetry_core.registry import Device
 
@@ -48,17 +48,28 @@ class GarbageModel:
         self.temperature = np.full(n, 22.0)
         self.fires = self._selected("fire")
         self.missed = [
-            (sel, select(sel, devices, DeviceKind.GARBAGE, f"missed/{k}"))
+            (
+                sel,
+                self._bins(sel.categories, select(sel, devices, DeviceKind.GARBAGE, f"missed/{k}")),
+            )
             for k, sel in enumerate(scenario.missed_collections)
         ]
         self.crowds = [
             (c, select(c, devices, DeviceKind.GARBAGE, f"crowd/{k}"))
             for k, c in enumerate(scenario.crowds)
         ]
-        self._full_since = np.full(n, np.nan)
-        self.full_spans: list[tuple[int, float, float]] = []
+        self._overdue = np.zeros((n, 4), dtype=bool)
+        self._full = SpanTracker(4 * n)
+        self._missed = SpanTracker(4 * n)
+        self._burning = SpanTracker(n)
         self._battery = self._rng.uniform(12.2, 12.8, n)
         self._rssi = self._rng.normal(-76.0, 6.0, n)
+
+    @staticmethod
+    def _bins(categories: Sequence[str] | None, stations: np.ndarray) -> np.ndarray:
+        """(n, 4) mask of the bins of ``categories`` (all if None) at the selected stations."""
+        wanted = np.array([categories is None or c in categories for c in WASTE_CATEGORIES])
+        return np.asarray(stations[:, None] & wanted[None, :], dtype=bool)
 
     def _selected(self, kind: str) -> list[tuple[Incident, np.ndarray]]:
         return [
@@ -80,14 +91,14 @@ class GarbageModel:
         if crossed(at_s - dt_s, at_s, self._scenario.collection_hours):
             self._collect(rel_s)
         self._heat(at_s, rel_s, dt_s)
-        self._track_full(at_s)
 
     def _collect(self, rel_s: float) -> None:
-        skipped = np.zeros(len(self.devices), dtype=bool)
+        skipped: np.ndarray = np.zeros(self.fill_l.shape, dtype=bool)
         for sel, mask in self.missed:
             if active(sel, rel_s, self._scenario.duration_s):
                 skipped |= mask
         self.fill_l[~skipped] *= 0.02  # a little always sticks to the bin
+        self._overdue = skipped  # a bin stays overdue until a collection empties it
 
     def _heat(self, at_s: float, rel_s: float, dt_s: float) -> None:
         ambient = 22.0 + 5.0 * np.sin(2 * np.pi * (local_hour(at_s) - 9.0) / 24.0)
@@ -99,14 +110,16 @@ class GarbageModel:
         tau = np.where(target > self.temperature + 50.0, 300.0, 1200.0)
         self.temperature += (target - self.temperature) * (1 - np.exp(-dt_s / tau))
 
-    def _track_full(self, at_s: float) -> None:
-        full = (self.fill_l >= self.capacity_l).any(axis=1)
-        began = full & np.isnan(self._full_since)
-        self._full_since[began] = at_s
-        ended = ~full & ~np.isnan(self._full_since)
-        for i in np.flatnonzero(ended):
-            self.full_spans.append((int(i), float(self._full_since[i]), at_s))
-        self._full_since[ended] = np.nan
+    def record(self, at_s: float, rel_s: float) -> None:
+        """Note the ground truth at tick ``at_s``: full bins, overdue bins, fires."""
+        pct = (100.0 * self.fill_l / self.capacity_l).ravel()
+        self._full.update(at_s, pct >= 100.0, pct)
+        self._missed.update(at_s, self._overdue.ravel(), pct)
+        burning = np.zeros(len(self.devices), dtype=bool)
+        for inc, mask in self.fires:
+            if active(inc, rel_s, self._scenario.duration_s):
+                burning |= mask
+        self._burning.update(at_s, burning, self.temperature)
 
     def values(self, metrics: Sequence[str]) -> np.ndarray:
         """True values now, columns in ``metrics`` order."""
@@ -118,24 +131,18 @@ class GarbageModel:
         columns["rssi_dbm"] = self._rssi
         return np.column_stack([columns[m] for m in metrics])
 
-    def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
-        """Bins full (from the simulated state so far) and fires (from the scenario)."""
-        records = [
-            GroundTruthRecord(self.devices[i].device_id, DeviceKind.GARBAGE, a, b, "bin_full")
-            for i, a, b in self.full_spans
-        ]
-        for i in np.flatnonzero(~np.isnan(self._full_since)).tolist():
-            start = float(self._full_since[i])
-            records.append(
-                GroundTruthRecord(
-                    self.devices[i].device_id, DeviceKind.GARBAGE, start, until_s, "bin_full"
-                )
+    def truth_events(self, until_s: float) -> list[TruthEvent]:
+        """Bins full and collections missed per bin (``category=``), fires per station."""
+        stations = [(d.device_id, d.district) for d in self.devices]
+        bins = [s for s in stations for _ in WASTE_CATEGORIES]
+        categories = [f"category={c}" for _ in stations for c in WASTE_CATEGORIES]
+        kind = DeviceKind.GARBAGE
+        return (
+            spans_to_events(self._full.spans(until_s), "bin_full", bins, kind, categories)
+            + spans_to_events(
+                self._missed.spans(until_s), "missed_collection", bins, kind, categories
             )
-        period = self._scenario.duration_s
-        for inc, mask in self.fires:
-            for a, b in windows(inc, self._start_s, period, until_s):
-                records += [
-                    GroundTruthRecord(self.devices[i].device_id, DeviceKind.GARBAGE, a, b, "fire")
-                    for i in np.flatnonzero(mask).tolist()
-                ]
-        return records
+            + spans_to_events(
+                self._burning.spans(until_s), "fire", stations, kind, [""] * len(stations)
+            )
+        )

@@ -1,12 +1,15 @@
 """Rainfall: GB 50014 storm intensity, Chicago design hyetographs and a typhoon rainstorm.
 
 The storm-intensity parameters below are ILLUSTRATIVE, of the size published for Zhejiang coastal
-cities; they are not Taizhou's official formula. Intensities are returned in mm/h per time step.
+cities; they are not Taizhou's official formula. Intensities are returned in mm/h per time step;
+a storm's *peak* is its highest one-step (5-minute) mean intensity and its *wettest hour* the most
+rain in 12 consecutive 5-minute steps.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -17,6 +20,15 @@ B_MIN: Final = 10.2
 N: Final = 0.72
 LSHA_TO_MMH: Final = 0.36
 """1 L/(s·hm²) is 0.36 mm/h."""
+BAND_CENTRES: Final = (0.3, 0.5, 0.7)
+"""Where the spiral rain bands pass, as fractions of the storm."""
+BAND_SCALES: Final = (0.7, 1.0, 0.8)
+BAND_SIGMA_MIN: Final = 25.0
+"""A rain band's width (Gaussian sigma): about 1.5 hours of heavy rain."""
+BURST_SIGMA_MIN: Final = 5.0
+"""The convective burst inside the main band: its 5-minute peak."""
+DEFAULT_HOUR_RATIO: Final = 0.6
+"""Wettest hour over peak 5-minute intensity when a typhoon does not give its wettest hour."""
 
 
 def storm_intensity_lsha(return_period_y: float, duration_min: float) -> float:
@@ -32,13 +44,32 @@ def _mean_mm_per_min(return_period_y: float, window_min: float) -> float:
     return storm_intensity_lsha(return_period_y, window_min) * LSHA_TO_MMH / 60.0
 
 
+def _window_sums(series: np.ndarray, steps: int) -> np.ndarray:
+    if series.size < steps:
+        return np.array([float(series.sum())])
+    return np.convolve(series, np.ones(steps), mode="valid")
+
+
+def peak_mmh(series: np.ndarray) -> float:
+    """The highest mean intensity over one step (5 minutes in the simulator), mm/h."""
+    return float(series.max()) if series.size else 0.0
+
+
+def wettest_mm(series: np.ndarray, step_min: float, window_min: float = 60.0) -> float:
+    """The depth of the wettest ``window_min`` (whole steps) of ``series``, mm."""
+    steps = max(1, round(window_min / step_min))
+    return float(_window_sums(series, steps).max()) * step_min / 60.0 if series.size else 0.0
+
+
 def chicago_mmh(
     return_period_y: float, duration_min: float, peak_ratio: float, step_min: float
 ) -> np.ndarray:
     """A Chicago (Keifer-Chu) hyetograph: mean intensity per step, mm/h.
 
     Built from the cumulative depth, so that every window around the peak holds exactly the
-    depth the intensity formula gives for that window's length.
+    depth the intensity formula gives for that window's length. The step grid is aligned so that
+    one step is the peak window: the peak step's intensity is the formula's for one step. The
+    first step may begin up to one step before the storm (holding only the storm's first minutes).
     """
     if not 0.0 < peak_ratio < 1.0:
         raise ValueError(f"peak_ratio must be in (0, 1), got {peak_ratio}")
@@ -46,36 +77,90 @@ def chicago_mmh(
     f_peak = peak_ratio * _mean_mm_per_min(return_period_y, duration_min) * duration_min
 
     def cumulative(t: float) -> float:
+        t = min(max(t, 0.0), duration_min)
         if t <= t_peak:
             window = (t_peak - t) / peak_ratio
             return f_peak - peak_ratio * _mean_mm_per_min(return_period_y, window) * window
         window = (t - t_peak) / (1 - peak_ratio)
         return f_peak + (1 - peak_ratio) * _mean_mm_per_min(return_period_y, window) * window
 
-    edges = np.arange(0.0, duration_min + step_min / 2, step_min)
+    first = t_peak - peak_ratio * step_min
+    first -= step_min * math.ceil(first / step_min - 1e-9)
+    edges = np.arange(first, duration_min + step_min - 1e-9, step_min)
     depth = np.array([cumulative(float(t)) for t in edges])
     return np.diff(depth) / step_min * 60.0
 
 
-def typhoon_mmh(
-    duration_h: float, total_mm: float, peak_mm_h: float, step_min: float, seed: int
-) -> np.ndarray:
-    """A typhoon rainstorm: a long envelope carrying three spiral rain bands, mm/h per step.
+@dataclass(frozen=True, slots=True)
+class _TyphoonShape:
+    envelope: np.ndarray
+    bands: np.ndarray
+    burst: np.ndarray
+    centre: int
 
-    The total is matched exactly; the peak approximately (bands are scaled to ``peak_mm_h``).
-    """
-    steps = max(1, round(duration_h * 60 / step_min))
-    t = (np.arange(steps) + 0.5) / steps
-    envelope = np.sin(np.pi * t) ** 2
-    band_width = 0.9 / duration_h  # about 55 minutes, as a fraction of the storm
-    bands = sum(
-        np.exp(-0.5 * ((t - centre) / band_width) ** 2) * scale
-        for centre, scale in ((0.35, 0.7), (0.55, 1.0), (0.72, 0.8))
-    )
+
+def _typhoon_shape(steps: int, step_min: float, seed: int) -> _TyphoonShape:
     rng = np.random.default_rng(seed)
-    bands = peak_mm_h * bands * rng.lognormal(0.0, 0.15, steps)
-    hours = step_min / 60
-    rest = total_mm - float(bands.sum()) * hours
-    base = max(0.0, rest / (float(envelope.sum()) * hours))
-    series = base * envelope * rng.lognormal(0.0, 0.25, steps) + bands
-    return np.asarray(series * (total_mm / (float(series.sum()) * hours)), dtype=float)
+    t = (np.arange(steps) + 0.5) / steps
+    envelope = np.sin(np.pi * t) ** 2 * rng.lognormal(0.0, 0.25, steps)
+    k = np.arange(steps)
+    centres = [int(steps * c) for c in BAND_CENTRES]
+    width = BAND_SIGMA_MIN / step_min
+    bands = sum(
+        scale * np.exp(-0.5 * ((k - c) / width) ** 2)
+        for c, scale in zip(centres, BAND_SCALES, strict=True)
+    )
+    main = centres[int(np.argmax(BAND_SCALES))]
+    burst = np.exp(-0.5 * ((k - main) / (BURST_SIGMA_MIN / step_min)) ** 2)
+    return _TyphoonShape(envelope, np.asarray(bands, dtype=float), burst, main)
+
+
+def typhoon_mmh(
+    duration_h: float,
+    total_mm: float,
+    peak_mm_h: float,
+    step_min: float,
+    seed: int,
+    *,
+    wettest_hour_mm: float | None = None,
+) -> np.ndarray:
+    """A typhoon rainstorm: a long envelope, three spiral rain bands and a burst, mm/h per step.
+
+    The parts are weighted so that the series holds exactly ``total_mm``, its wettest hour
+    (whole steps) ``wettest_hour_mm`` (default ``DEFAULT_HOUR_RATIO`` × ``peak_mm_h``) and its
+    highest one-step intensity ``peak_mm_h``; ``ValueError`` if those cannot go together.
+    """
+    hour_mm = DEFAULT_HOUR_RATIO * peak_mm_h if wettest_hour_mm is None else wettest_hour_mm
+    steps = max(1, round(duration_h * 60 / step_min))
+    per_hour = max(1, round(60 / step_min))
+    check_typhoon(duration_h, total_mm, peak_mm_h, hour_mm)
+    shape = _typhoon_shape(steps, step_min, seed)
+    parts = np.vstack([shape.envelope, shape.bands, shape.burst])
+    window = slice(max(0, shape.centre - per_hour // 2), shape.centre - per_hour // 2 + per_hour)
+    for _ in range(4):
+        lhs = np.array([parts.sum(axis=1), parts[:, window].sum(axis=1), parts[:, shape.centre]])
+        rhs = np.array([total_mm, hour_mm, peak_mm_h * step_min / 60]) * np.array(
+            [60 / step_min, 60 / step_min, 60 / step_min]
+        )
+        weights = np.linalg.solve(lhs, rhs)
+        if np.any(weights < 0):
+            raise ValueError(
+                f"typhoon: total {total_mm} mm, wettest hour {hour_mm} mm and peak "
+                f"{peak_mm_h} mm/h do not fit in {duration_h} h (want a storm whose peak 5 minutes "
+                "stand above its wettest hour, and that hour above the storm's mean)"
+            )
+        series = weights @ parts
+        best = int(np.argmax(_window_sums(series, per_hour)))
+        if window.start == best:
+            break
+        window = slice(best, best + per_hour)
+    return np.asarray(series, dtype=float)
+
+
+def check_typhoon(duration_h: float, total_mm: float, peak_mm_h: float, hour_mm: float) -> None:
+    """``ValueError`` unless mean intensity < wettest hour < peak and the total."""
+    if not total_mm / duration_h < hour_mm < min(peak_mm_h, total_mm):
+        raise ValueError(
+            f"typhoon: want mean intensity ({total_mm / duration_h:.1f} mm/h) < wettest hour "
+            f"({hour_mm:.1f} mm) < min(peak {peak_mm_h:.1f} mm/h, total {total_mm:.1f} mm)"
+        )

@@ -2,11 +2,16 @@
 
 ``readings.jsonl`` holds one telemetry-contract ``Telemetry`` message per device per tick (as the
 device measured it: outages only cut the network, so they appear in the ground truth, not here);
-``events.jsonl`` holds an ``Event`` for each failed read; ``ground_truth.jsonl`` what happened.
+``events.jsonl`` holds an ``Event`` for each failed read; ``ground_truth.jsonl`` what happened,
+one raw record per device and contiguous span; ``truth_events.jsonl`` the same as merged events
+per unit (a manhole for drains), which warnings are scored against. A run of ``duration_s``
+reads the ticks in [start, start + duration): the truth covers exactly that span, so a fault
+starting at hour 0 of the next period does not show up as a one-minute record at the end.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +52,8 @@ class RunSummary:
     readings_path: Path
     events_path: Path
     truth_path: Path
+    truth_events: int = 0
+    truth_events_path: Path | None = None
 
 
 def _messages(
@@ -98,7 +105,7 @@ def run_to_files(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     sim = FleetSimulation(devices, scenario, seed, start_s, tick_s=tick_s, cache_dir=cache_dir)
-    ticks = int(duration_s // tick_s) + 1
+    ticks = max(1, math.ceil(duration_s / tick_s - 1e-9))
     paths = (out_dir / "readings.jsonl", out_dir / "events.jsonl", out_dir / "ground_truth.jsonl")
     seq: dict[str, int] = {}
     boot_id = f"sim-{seed}"
@@ -115,6 +122,13 @@ def run_to_files(
             counts[1] += len(events)
             if progress is not None:
                 progress(tick + 1, ticks)
-    truth = sim.write_ground_truth(paths[2], start_s + ticks * tick_s)
+        if clock is not None:  # a paced run lasts its whole duration, past the last tick
+            _wait_until(clock, start_s + duration_s, sleep)
+    until_s = start_s + ticks * tick_s
+    truth = sim.write_ground_truth(paths[2], until_s)
+    events_path = out_dir / "truth_events.jsonl"
+    n_events = sim.write_truth_events(events_path, until_s)
     wall = time.perf_counter() - began
-    return RunSummary(len(devices), ticks, counts[0], counts[1], truth, wall, *paths)
+    return RunSummary(
+        len(devices), ticks, counts[0], counts[1], truth, wall, *paths, n_events, events_path
+    )

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from firmware_sim._rain import DEFAULT_HOUR_RATIO, check_typhoon
 from firmware_sim.errors import ScenarioError
 from telemetry_core.kinds import DeviceKind, kind_spec
 from telemetry_core.topics import TAIZHOU_DISTRICTS
@@ -39,13 +40,25 @@ class DesignStorm(_Model):
 
 
 class TyphoonRain(_Model):
-    """A long, intense typhoon rainstorm with rain bands."""
+    """A long, intense typhoon rainstorm with rain bands.
+
+    ``peak_mm_h`` is the highest 5-minute mean intensity, ``wettest_hour_mm`` the most rain in
+    any 60 minutes (default 0.6 × the peak), ``total_mm`` the storm's depth; the hyetograph holds
+    all three exactly at the storm's reference point.
+    """
 
     kind: Literal["typhoon"]
     start_h: Hours
     duration_h: Annotated[float, Field(ge=1.0, le=96.0)]
     total_mm: Annotated[float, Field(gt=0.0, le=1500.0)]
     peak_mm_h: Annotated[float, Field(gt=0.0, le=300.0)]
+    wettest_hour_mm: Annotated[float, Field(gt=0.0, le=300.0)] | None = None
+
+    @model_validator(mode="after")
+    def _figures_fit(self) -> TyphoonRain:
+        hour = DEFAULT_HOUR_RATIO * self.peak_mm_h
+        check_typhoon(self.duration_h, self.total_mm, self.peak_mm_h, self.wettest_hour_mm or hour)
+        return self
 
 
 RainEvent = Annotated[DesignStorm | TyphoonRain, Field(discriminator="kind")]
@@ -119,6 +132,12 @@ class Crowd(Selection):
     multiplier: Annotated[float, Field(gt=0.0, le=50.0)]
 
 
+class MissedCollection(Selection):
+    """Collections skipped at the selected stations in the window: every bin, or ``categories``."""
+
+    categories: tuple[Literal["kitchen", "recyclable", "hazardous", "other"], ...] | None = None
+
+
 class Scenario(_Model):
     """A validated scenario."""
 
@@ -133,7 +152,7 @@ class Scenario(_Model):
     crowds: tuple[Crowd, ...] = ()
     sensor_faults: tuple[SensorFault, ...] = ()
     incidents: tuple[Incident, ...] = ()
-    missed_collections: tuple[Selection, ...] = ()
+    missed_collections: tuple[MissedCollection, ...] = ()
     outages: tuple[Selection, ...] = ()
 
     @model_validator(mode="after")

@@ -16,6 +16,14 @@ import numpy as np
 
 from firmware_sim._common import active, select, windows
 from firmware_sim._drain import DrainModel
+from firmware_sim._events import (
+    MERGE_GAP_S,
+    TruthEvent,
+    clip_events,
+    event_records,
+    merge_events,
+    write_truth_events,
+)
 from firmware_sim._faults import Measured, SensorLayer
 from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT
 from firmware_sim._garbage import GarbageModel
@@ -144,6 +152,10 @@ class FleetSimulation:
             for k in self._kinds.values():
                 if isinstance(k.model, ToiletModel | GarbageModel) and self._tick > 0:
                     k.model.step(tick_at, rel, self.tick_s)
+                if isinstance(k.model, ToiletModel):
+                    k.model.record(tick_at)
+                elif isinstance(k.model, GarbageModel):
+                    k.model.record(tick_at, rel)
                 if k.sensors.needs_observe:  # only stuck sensors need every tick's value
                     k.sensors.observe(self._true_values(k, tick_at, rel), rel)
         for k in self._kinds.values():
@@ -233,14 +245,25 @@ class FleetSimulation:
         """One :class:`SensorDriver` per device, sharing this simulation."""
         return [SimulatedDriver(self, d) for d in self._devices]
 
-    def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
-        """What really happened up to ``until_s`` (the simulation advances there if it must)."""
-        self.advance_to(until_s)
-        from firmware_sim._groundtruth import scenario_records
+    def _spans(self, until_s: float) -> list[TruthEvent]:
+        """Unmerged event spans of the scenario, the toilets and the bins (drains apart)."""
+        from firmware_sim._groundtruth import scenario_events
 
-        records = scenario_records(self, until_s)
+        spans = scenario_events(self, until_s)
         for k in self._kinds.values():
-            if isinstance(k.model, DrainModel | GarbageModel):
+            if isinstance(k.model, ToiletModel | GarbageModel):
+                spans += k.model.truth_events(until_s)
+        return clip_events(spans, until_s)
+
+    def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
+        """Raw per-device records of what happened up to ``until_s`` (advancing there if need be).
+
+        Each record is one contiguous run of minutes in a state, before any merging.
+        """
+        self.advance_to(until_s)
+        records = event_records(self._spans(until_s))
+        for k in self._kinds.values():
+            if isinstance(k.model, DrainModel):
                 records += k.model.ground_truth(until_s)
         # State-tracked spans may run past ``until_s`` if the simulation is already further on.
         records = [
@@ -250,9 +273,23 @@ class FleetSimulation:
         ]
         return sorted(records, key=lambda r: (r.start_s, r.device_id, r.what))
 
+    def truth_events(self, until_s: float, gap_s: float = MERGE_GAP_S) -> list[TruthEvent]:
+        """Labelled events up to ``until_s``, per unit, spans under ``gap_s`` apart merged."""
+        self.advance_to(until_s)
+        spans = self._spans(until_s)
+        for k in self._kinds.values():
+            if isinstance(k.model, DrainModel):
+                k.model.hydraulics(self._cache_dir, self._timeout_s)
+                spans += clip_events(k.model.truth_events(until_s), until_s)
+        return merge_events(spans, gap_s)
+
     def write_ground_truth(self, path: Path, until_s: float | None = None) -> int:
-        """Write the ground truth up to ``until_s`` (default: the latest tick) to ``path``."""
+        """Write the raw ground truth up to ``until_s`` (default: the latest tick) to ``path``."""
         return write_ground_truth(self.ground_truth(until_s or self.now_s()), path)
+
+    def write_truth_events(self, path: Path, until_s: float | None = None) -> int:
+        """Write the merged events up to ``until_s`` (default: the latest tick) as JSON lines."""
+        return write_truth_events(self.truth_events(until_s or self.now_s()), path)
 
     def kind_state(self, kind: DeviceKind) -> tuple[list[Device], SensorLayer, object]:
         """Devices, sensor layer and model of one kind (for ground truth and tests)."""

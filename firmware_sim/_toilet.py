@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from firmware_sim._common import active, crossed, local_hour, profile_at, select
+from firmware_sim._events import SpanTracker, TruthEvent, spans_to_events
 from firmware_sim._scenario import INCIDENT_KIND, Scenario
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device
@@ -22,6 +23,10 @@ FOOTFALL = np.array(
 )  # fmt: skip
 """Share of the peak visit rate by local hour."""
 CLEANER_HOURS = (6.5, 12.5, 17.5)
+NH3_LIMIT_MGM3 = {1: 0.3, 2: 1.0, 3: 3.0}
+"""GB/T 17217-1998 (城市公共厕所卫生标准), ammonia limit by toilet class."""
+H2S_LIMIT_MGM3 = 0.01
+"""GB/T 17217-1998, hydrogen sulphide limit, the same for every class."""
 AIR_CHANGES_PER_H = {1: 20.0, 2: 10.0, 3: 6.0}
 ROOM_M3_PER_STALL = 12.0
 NH3_MG_PER_USE = 9.0
@@ -40,7 +45,11 @@ class ToiletModel:
         self._rng = np.random.default_rng([seed, 22])
         n = len(devices)
         self.stalls = np.array([max(1.0, d.attr("stalls")) for d in devices])
-        klass = np.array([int(d.attr("toilet_class")) for d in devices])
+        klass = np.array([int(d.attr("toilet_class")) for d in devices], dtype=int)
+        self.toilet_class = klass
+        self.nh3_limit = np.array([NH3_LIMIT_MGM3.get(int(k), 3.0) for k in klass])
+        self._odour_nh3 = SpanTracker(n)
+        self._odour_h2s = SpanTracker(n)
         self.air_changes = np.array([AIR_CHANGES_PER_H.get(int(k), 6.0) for k in klass])
         self.volume_m3 = self.stalls * ROOM_M3_PER_STALL
         self.peak_rate_h = self.stalls * self._rng.uniform(5.0, 9.0, n)
@@ -115,6 +124,20 @@ class ToiletModel:
         if crossed(at_s - dt_s, at_s, CLEANER_HOURS):
             self.paper[:] = 100.0
             self.soap[:] = 100.0
+
+    def record(self, at_s: float) -> None:
+        """Note the ground truth at tick ``at_s``: odour above the class's GB/T 17217 limits."""
+        self._odour_nh3.update(at_s, self.nh3 > self.nh3_limit, self.nh3)
+        self._odour_h2s.update(at_s, self.h2s > H2S_LIMIT_MGM3, self.h2s)
+
+    def truth_events(self, until_s: float) -> list[TruthEvent]:
+        """Odour above the limits per toilet: ``odour_nh3``/``odour_h2s``, detail ``class=N``."""
+        devices = [(d.device_id, d.district) for d in self.devices]
+        details = [f"class={k}" for k in self.toilet_class.tolist()]
+        kind = DeviceKind.TOILET
+        return spans_to_events(
+            self._odour_nh3.spans(until_s), "odour_nh3", devices, kind, details
+        ) + spans_to_events(self._odour_h2s.spans(until_s), "odour_h2s", devices, kind, details)
 
     def values(self, at_s: float, metrics: Sequence[str]) -> np.ndarray:
         """True values now; ``footfall_count`` and ``water_l`` are running totals (see drivers)."""

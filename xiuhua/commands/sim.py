@@ -6,19 +6,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 import yaml
 
 from firmware_sim import (
     DEFAULT_NODES_PER_DISTRICT,
+    TIERS,
     FleetError,
     HydraulicsError,
     ScenarioError,
+    ScoredAlert,
+    TruthFileError,
     list_scenarios,
     load_scenario,
+    load_truth_events,
     make_fleet,
     parse_duration,
     run_to_files,
+    score_alerts,
 )
 from telemetry_core.clock import ScaledClock
 from telemetry_core.errors import RegistryError
@@ -118,8 +124,11 @@ def run(
         Path, typer.Option("--out", help="Directory for readings, events, ground truth.")
     ],
     duration: Annotated[
-        str, typer.Option("--duration", help="Simulated time: 90m, 6h, 2d.")
-    ] = "6h",
+        str | None,
+        typer.Option(
+            "--duration", help="Simulated time: 90m, 6h, 2d; default the scenario's duration_h."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same run.")] = 0,
     start: Annotated[
         str, typer.Option("--start", help="Simulated start time (ISO).")
@@ -136,10 +145,10 @@ def run(
 ) -> None:
     """Run a fleet under a scenario as fast as possible and write the results to files."""
     try:
-        duration_s = parse_duration(duration)
         start_s = _parse_start(start)
         devices = list(load_registry(fleet_file))
         sc = load_scenario(scenario)
+        duration_s = sc.duration_s if duration is None else parse_duration(duration)
     except (ValueError, RegistryError, ScenarioError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -164,4 +173,77 @@ def run(
         f"{summary.devices} devices, {summary.ticks} ticks, {summary.readings} readings, "
         f"{summary.failed_reads} failed reads, {summary.truth_records} ground-truth records "
         f"in {summary.wall_s:.1f} s -> {out}"
+    )
+
+
+class _AlertRow(msgspec.Struct):
+    device_id: str
+    at_s: float
+    tier: str
+    label: str | None = None
+
+
+def _load_alerts(path: Path, label: str) -> list[ScoredAlert]:
+    decoder = msgspec.json.Decoder(_AlertRow)
+    alerts = []
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = decoder.decode(line)
+            alerts.append(ScoredAlert(row.device_id, row.at_s, row.tier, row.label or label))
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from exc
+    return alerts
+
+
+class _NetworkDevices(msgspec.Struct):
+    devices: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+def _device_units(network: Path | None) -> dict[str, str] | None:
+    if network is None:
+        return None
+    try:
+        return msgspec.json.decode(network.read_bytes(), type=_NetworkDevices).devices
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"{network}: want a network.json with a 'devices' map: {exc}") from exc
+
+
+@app.command()
+def score(
+    *,
+    truth: Annotated[Path, typer.Option("--truth", help="truth_events.jsonl of a run.")],
+    alerts: Annotated[
+        Path,
+        typer.Option("--alerts", help='JSON lines {"device_id", "at_s", "tier", "label"?}.'),
+    ],
+    label: Annotated[str, typer.Option("--label", help="Label to score, e.g. overflow.")],
+    horizon: Annotated[
+        str, typer.Option("--horizon", help="How early a warning may come: 60m, 2h.")
+    ] = "60m",
+    min_tier: Annotated[
+        str, typer.Option("--min-tier", help=f"Lowest tier that counts: {', '.join(TIERS)}.")
+    ] = "orange",
+    network: Annotated[
+        Path | None,
+        typer.Option("--network", help="network.json whose 'devices' map sensors to manholes."),
+    ] = None,
+) -> None:
+    """Score alerts against a run's ground truth: precision, recall, lead times (docs: Scoring)."""
+    try:
+        horizon_s = parse_duration(horizon)
+        events = load_truth_events(truth)
+        scored = _load_alerts(alerts, label)
+        result = score_alerts(scored, events, label=label, horizon_s=horizon_s,
+                              min_tier=min_tier, device_units=_device_units(network))  # fmt: skip
+    except (OSError, ValueError, TruthFileError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    median = "-" if result.median_lead_s is None else f"{result.median_lead_s / 60:.1f} min"
+    typer.echo(
+        f"label {result.label}: {result.events} events, {result.warnings} warnings "
+        f"({result.true_warnings} true); warned {result.events_warned}, detected "
+        f"{result.events_detected}; precision {result.precision:.3f}, recall "
+        f"{result.recall:.3f}, median lead {median}"
     )

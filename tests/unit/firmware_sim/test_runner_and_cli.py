@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from firmware_sim import load_scenario, make_fleet, parse_duration, run_to_files
+from firmware_sim import load_scenario, load_truth_events, make_fleet, parse_duration, run_to_files
 from telemetry_core.clock import ManualClock
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import load_registry
@@ -47,6 +47,10 @@ def test_run_writes_contract_messages_and_ground_truth(tmp_path: Path, swmm_cach
     truth = [json.loads(line) for line in summary.truth_path.read_text().splitlines()]
     assert len(truth) == summary.truth_records > 0
     assert {"device_id", "kind", "start_s", "end_s", "what", "detail"} == set(truth[0])
+    assert summary.truth_events_path is not None
+    events = load_truth_events(summary.truth_events_path)
+    assert len(events) == summary.truth_events > 0
+    assert {e.label for e in events} >= {"fault:clock_skew", "fault:stuck", "fault:dropout"}
 
 
 def test_cli_fleet_scenarios_and_run(tmp_path: Path) -> None:
@@ -108,3 +112,46 @@ def test_paced_run_waits_for_the_clock(tmp_path: Path) -> None:
                  out_dir=tmp_path, clock=clock, sleep=sleep)  # fmt: skip
     assert sum(waited) == pytest.approx(120 + 300)
     assert clock.now_s() == pytest.approx(START_S + 300)
+
+
+def test_cli_scores_alerts_against_a_run(tmp_path: Path) -> None:
+    truth = tmp_path / "truth_events.jsonl"
+    event = {"label": "overflow", "unit": "jj-J001", "device_ids": ["dr-jj-000001"],
+             "district": "jiaojiang", "kind": "drain", "onset_s": START_S + 3600,
+             "end_s": START_S + 7200, "peak": 0.1, "peak_at_s": START_S + 4000,
+             "volume_m3": 3.0, "detail": ""}  # fmt: skip
+    truth.write_text(json.dumps(event) + "\n")
+    alerts = tmp_path / "alerts.jsonl"
+    rows = [{"device_id": "dr-jj-000007", "at_s": START_S + 1800, "tier": "red"},
+            {"device_id": "dr-jj-000009", "at_s": START_S + 9000, "tier": "orange"}]  # fmt: skip
+    alerts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    network = tmp_path / "network.json"
+    network.write_text(
+        json.dumps({"version": 1, "nodes": [], "devices": {"dr-jj-000007": "jj-J001"}})
+    )
+    args = ["score", "--truth", str(truth), "--alerts", str(alerts), "--label", "overflow",
+            "--horizon", "60m", "--network", str(network)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 events, 2 warnings (1 true)" in result.output
+    assert "precision 0.500, recall 1.000, median lead 30.0 min" in result.output
+    alerts.write_text('{"device_id": "dr-1", "at_s": "soon", "tier": "red"}\n')
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "alerts.jsonl:1" in result.output
+
+
+def test_the_typhoon_overflows_within_the_default_duration(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.csv"
+    runner = CliRunner()
+    made = runner.invoke(app, ["fleet", "--district", "luqiao", "--kind", "drain", "--count", "12",
+                               "--nodes-per-district", "12", "--out", str(fleet)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "--fleet", str(fleet), "--scenario", "typhoon_rainstorm",
+                                 "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    truth = [json.loads(line) for line in (out / "ground_truth.jsonl").read_text().splitlines()]
+    overflows = [r for r in truth if r["what"] == "overflow"]
+    assert overflows, "the typhoon's point is overflow; the default run must reach it"
+    assert max(r["end_s"] for r in truth) <= START_S + 24 * 3600 + 60

@@ -70,7 +70,10 @@ def test_dropout_leaves_the_metric_out_or_fails_the_read() -> None:
     whole = _sim({"type": "dropout", "probability": 0.5, "whole_device": True})
     raw = _raw(whole, np.arange(2.05, 3.9, 0.05))
     assert any(isinstance(r, DriverError) for r in raw)
-    assert (ID, "fault:dropout") in _truth(whole)
+    # A whole failed read is the device out, not a dropout of one metric.
+    assert (ID, "device_outage") in _truth(whole)
+    assert (ID, "fault:dropout") not in _truth(whole)
+    assert (ID, "fault:dropout") in _truth(sim)
 
 
 def test_noise_fault_widens_the_scatter() -> None:

@@ -53,7 +53,8 @@ def test_district_outage_cuts_only_that_district_in_its_window() -> None:
     assert sim.outages(START_S + 12 * 3600) == set()
     cut = sim.outages(START_S + 14 * 3600)
     assert cut == {d.device_id for d in FLEET if d.district == "luqiao"}
-    outages = [r for r in sim.ground_truth(START_S + 20 * 3600) if r.what == "outage"]
+    outages = [r for r in sim.ground_truth(START_S + 20 * 3600) if r.what == "device_outage"]
+    assert {r.detail for r in outages} == {"cause=network"}
     assert {r.device_id for r in outages} == cut
     assert {(r.start_s, r.end_s) for r in outages} == {(START_S + 13 * 3600, START_S + 16 * 3600)}
 

@@ -1,0 +1,239 @@
+"""Compile a rule's conditions into plain closures, once per (device, rule).
+
+A compiled condition is ``fn(value, readings, t_s, rt) -> bool``: ``value`` is the rule's metric
+in this reading, ``rt`` the device's runtime (its histories, its node, its rain gauges, and the
+engine-wide views of rain and of node values). Cheap parts run first; a fit runs only when every
+comparison before it holds.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from alerting._derived import Extractor, extractor
+from alerting._fit import points_within, theil_sen
+from alerting._model import Condition, Neighbour, Predict, Rain, Rate
+from alerting._network import Network
+from telemetry_core.registry import Device
+from telemetry_core.schema import Prediction
+
+HISTORY_POINTS: Final = 64
+OPS: Final[dict[str, Callable[[float, float], bool]]] = {
+    "above": operator.gt, "below": operator.lt, "at_least": operator.ge, "at_most": operator.le,
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class World:
+    """What every device's conditions may look at: rain per gauge, latest values per node."""
+
+    network: Network | None
+    rain: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
+    node_values: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """One device's runtime: histories for fits, its node and gauges, the last prediction."""
+
+    device: Device
+    world: World
+    node: str | None
+    gauges: tuple[str, ...]
+    history: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
+    feeds: list[tuple[str, Extractor]] = field(default_factory=list)
+    node_feeds: list[tuple[str, Extractor]] = field(default_factory=list)
+    prediction: Prediction | None = None
+
+    def track(self, metric: str, fn: Extractor) -> None:
+        """Keep a history of ``metric`` (for fits), fed once per reading."""
+        if metric not in self.history:
+            self.history[metric] = deque(maxlen=HISTORY_POINTS)
+            self.feeds.append((metric, fn))
+
+    def publish(self, metric: str, fn: Extractor) -> None:
+        """Publish ``metric`` as this device's node's latest value (for neighbour conditions)."""
+        if self.node is not None and all(m != metric for m, _ in self.node_feeds):
+            self.node_feeds.append((metric, fn))
+
+
+CondFn = Callable[[float, Mapping[str, float], float, Runtime], bool]
+
+
+def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
+    """The closure for ``cond``; ``None`` if the device lacks what it needs (rule skipped)."""
+    parts: list[CondFn] = []
+    cmp = cond.comparator()
+    if cmp is not None:
+        part = _comparison(cmp, cond.metric, metric, kind, rt.device)
+        if part is None:
+            return None
+        parts.append(part)
+    for sub in cond.all:
+        compiled = compile_condition(sub, metric, kind, rt)
+        if compiled is None:
+            return None
+        parts.append(compiled)
+    for builder in (_neighbours, _rain, _rate, _predict):
+        part = builder(cond, metric, kind, rt)
+        if part is False:
+            return None
+        if part is not None and part is not True:
+            parts.append(part)
+    return _all(parts)
+
+
+def _all(parts: list[CondFn]) -> CondFn:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda v, r, t, rt: a(v, r, t, rt) and b(v, r, t, rt)
+    return lambda v, r, t, rt: all(p(v, r, t, rt) for p in parts)
+
+
+def _comparison(
+    cmp: tuple[str, float], other: str | None, metric: str, kind: str, device: Device
+) -> CondFn | None:
+    op, threshold = OPS[cmp[0]], cmp[1]
+    if other is None or other == metric:
+        if cmp[0] == "above":
+            return lambda v, r, t, rt: v > threshold
+        if cmp[0] == "below":
+            return lambda v, r, t, rt: v < threshold
+        return lambda v, r, t, rt: op(v, threshold)
+    fn = extractor(kind, other, device)
+    if fn is None:
+        return None
+
+    def compare_other(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        x = fn(r)
+        return x is not None and op(x, threshold)
+
+    return compare_other
+
+
+def _neighbours(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+    parts = []
+    for side, nb in (("downstream", cond.downstream), ("upstream", cond.upstream)):
+        if nb is None:
+            continue
+        net = rt.world.network
+        if net is None or rt.node is None or rt.node not in net.nodes:
+            return False
+        parts.append(_neighbour(side, nb, net, rt.node))
+    return _all(parts) if parts else None
+
+
+def _neighbour(side: str, nb: Neighbour, net: Network, node: str) -> CondFn:
+    cmp = nb.comparator()
+    assert cmp is not None, "validated at load"
+    op, threshold, name, max_age = OPS[cmp[0]], cmp[1], nb.metric, nb.max_age
+    if side == "downstream":
+        down = net.nodes[node].downstream
+        targets: tuple[str, ...] = () if down is None else (down,)
+    else:
+        targets = net.upstream.get(node, ())
+
+    def neighbour(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        values = rt.world.node_values
+        for target in targets:
+            seen = values.get(target, {}).get(name)
+            if seen is not None and t - seen[0] <= max_age and op(seen[1], threshold):
+                return True
+        return False
+
+    return neighbour
+
+
+def _rain(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+    spec: Rain | None = cond.rain
+    if spec is None:
+        return None
+    gauges = rt.gauges[: spec.nearest]
+    if not gauges:
+        return False
+    over = spec.over
+    above = spec.above_mmh
+
+    def rain(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        mean = mean_rain_mmh(rt.world, gauges, t, over)
+        if mean is None:
+            return False
+        return mean > above if above is not None else mean < (spec.below_mmh or 0.0)
+
+    return rain
+
+
+def mean_rain_mmh(world: World, gauges: tuple[str, ...], t: float, over_s: float) -> float | None:
+    """Mean intensity over the last ``over_s`` across ``gauges``; ``None`` without data."""
+    total, n = 0.0, 0
+    for g in gauges:
+        for ts, mmh in reversed(world.rain.get(g, ())):
+            if t - ts > over_s:
+                break
+            if ts <= t:
+                total += mmh
+                n += 1
+    return total / n if n else None
+
+
+def _rate(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+    spec: Rate | None = cond.rate
+    if spec is None:
+        return None
+    name = spec.metric or metric
+    fn = extractor(kind, name, rt.device)
+    if fn is None:
+        return False
+    rt.track(name, fn)
+    above, below = spec.above_per_h, spec.below_per_h
+
+    def rate(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        hist = rt.history[name]
+        if points_within(hist, t, spec.window) < spec.min_points:
+            return False
+        trend = theil_sen(hist, t, spec.window)
+        if trend is None:
+            return False
+        per_h = trend.rate_per_s * 3600.0
+        return per_h > above if above is not None else per_h < (below or 0.0)
+
+    return rate
+
+
+def _predict(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+    spec: Predict | None = cond.predict
+    if spec is None:
+        return None
+    name = spec.metric or metric
+    fn = extractor(kind, name, rt.device)
+    if fn is None:
+        return False
+    rt.track(name, fn)
+    rising = spec.direction == "rising"
+
+    def predict(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        hist = rt.history[name]
+        if points_within(hist, t, spec.window) < spec.min_points:
+            return spec.beyond is not None  # too little data: nothing predicted
+        trend = theil_sen(hist, t, spec.window)
+        if trend is None:
+            return spec.beyond is not None
+        time_to = trend.time_to(spec.reaches, rising=rising)
+        if spec.within is not None:
+            if time_to > spec.within:
+                return False
+            rt.prediction = Prediction(
+                metric=name, time_to_s=round(time_to, 1), horizon_s=spec.within,
+                rate_per_s=trend.rate_per_s if math.isfinite(trend.rate_per_s) else None,
+            )  # fmt: skip
+            return True
+        return time_to > (spec.beyond or 0.0)
+
+    return predict

@@ -1,0 +1,418 @@
+"""The engine: readings in, alert transitions out, in event time, with no I/O and no clock.
+
+Everything time-dependent uses the readings' own ``ts`` (and, for silent devices, the watermark
+``tick(now_s)`` is given), so a live run, a replay and a backtest of the same data give the same
+transitions with the same ids. ``snapshot()`` / ``Engine.restore()`` carry every duration,
+count, fit window and last-seen time across a restart.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+from alerting._conditions import HISTORY_POINTS, Runtime, World
+from alerting._derived import extractor
+from alerting._evaluate import (
+    Evaluator,
+    MissedCollectionEvaluator,
+    RangeEvaluator,
+    StuckEvaluator,
+    compile_threshold,
+    level_of,
+)
+from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
+from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
+from alerting._network import Network, network_from_registry
+from alerting._rules import LoadedRule, RuleSet
+from alerting._state import DECODER, ENCODER, SNAPSHOT_VERSION, UNSET, RuleState, Snapshot
+from telemetry_core.registry import Device
+from telemetry_core.schema import (
+    CONTRACT_VERSION,
+    TIERS,
+    AlertTransition,
+    Event,
+    Incident,
+    Status,
+    Telemetry,
+)
+from telemetry_core.topics import Topic
+
+_NONE: Final[list[AlertTransition]] = []
+RAIN_POINTS: Final = 240
+GAUGES_PER_DEVICE: Final = 4
+
+
+class _Device:
+    """One device's compiled evaluators, health rules and runtime."""
+
+    __slots__ = ("device", "evaluators", "last_seen", "last_ts", "offline", "rt", "silent")
+
+    def __init__(self, device: Device, rt: Runtime) -> None:
+        self.device = device
+        self.rt = rt
+        self.evaluators: list[Evaluator] = []
+        self.silent: list[Evaluator] = []
+        self.offline: list[Evaluator] = []
+        self.last_seen = UNSET
+        self.last_ts = UNSET
+
+
+class Engine:
+    """Tiered rule engine over a fleet. Not thread-safe: one engine per consumer thread."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        devices: Iterable[Device],
+        network: Network | None = None,
+        silences: Sequence[Silence] | None = None,
+    ) -> None:
+        self.rules = rules
+        fleet = list(devices)
+        self.network = network if network is not None else network_from_registry(fleet)
+        self.world = World(self.network)
+        self.silences: list[Silence] = list(silences or ())
+        self.incidents = IncidentTracker(self.network) if self.network is not None else None
+        self._states: dict[str, RuleState] = {}
+        self._devices: dict[str, _Device] = {}
+        self._start_ms = UNSET
+        self._watermark_ms = UNSET
+        self._status: dict[str, str] = {}
+        self._gauges = set(self.network.rain_gauges) if self.network is not None else set()
+        neighbour_metrics = _neighbour_metrics(rules)
+        for device in fleet:
+            self._devices[device.device_id] = self._compile(device, neighbour_metrics)
+
+    # -- compilation --------------------------------------------------------------------------
+
+    def _compile(self, device: Device, neighbour_metrics: set[str]) -> _Device:
+        net = self.network
+        node = net.node_of(device.device_id) if net is not None else None
+        gauges = net.nearest_gauges(device.lat, device.lon, GAUGES_PER_DEVICE) if net else ()
+        ctx = _Device(device, Runtime(device, self.world, node, gauges))
+        for rule in self.rules.for_device(device):
+            ev = self._evaluator(rule, ctx)
+            if ev is None:
+                continue
+            target = {"silent": ctx.silent, "offline": ctx.offline}.get(rule.rule.type)
+            (target if target is not None else ctx.evaluators).append(ev)
+        if node is not None and device.kind.value == "drain":
+            for metric in sorted(neighbour_metrics | {"fill_ratio"}):
+                fn = extractor("drain", metric, device)
+                if fn is not None:
+                    ctx.rt.publish(metric, fn)
+        return ctx
+
+    def _evaluator(self, rule: LoadedRule, ctx: _Device) -> Evaluator | None:
+        device_id = ctx.device.device_id
+        key = f"{device_id}\x1f{rule.name}"
+        state = self._states.get(key) or RuleState.fresh(len(rule.rule.tiers))
+        kind = rule.rule.type
+        ev: Evaluator | None
+        if kind == "threshold":
+            ev = compile_threshold(rule, state, ctx.rt)
+        elif kind == "stuck":
+            ev = StuckEvaluator(rule, state, device_id)
+        elif kind == "out_of_range":
+            ev = RangeEvaluator(rule, state, device_id)
+        elif kind == "missed_collection":
+            ev = MissedCollectionEvaluator(rule, state, device_id)
+        else:
+            ev = Evaluator(rule, state, device_id)
+        if ev is not None:
+            self._states[key] = state
+        return ev
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:
+        """Evaluate one batch of readings; the transitions it causes (usually none)."""
+        ctx = self._devices.get(msg.device_id)
+        if ctx is None:
+            if msg.device_id in self._gauges:
+                self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
+            return _NONE
+        ts = msg.ts
+        if ts > self._watermark_ms:
+            self._watermark_ms = ts
+        if self._start_ms == UNSET or ts < self._start_ms:
+            self._start_ms = ts
+        out: list[AlertTransition] | None = None
+        if ctx.silent:
+            out = self._heard(ctx, ts, msg.historical)
+        if ts <= ctx.last_ts:
+            return out or _NONE  # a duplicate or a late reading: it cannot rewrite the past
+        ctx.last_ts = ts
+        readings, rt, t = msg.readings, ctx.rt, ts / 1000.0
+        if msg.device_id in self._gauges:
+            self._rain(msg.device_id, t, readings)
+        for metric, fn in rt.feeds:
+            v = fn(readings)
+            if v is not None:
+                rt.history[metric].append((t, v))
+        for metric, fn in rt.node_feeds:
+            v = fn(readings)
+            if v is not None:
+                self.world.node_values.setdefault(rt.node or "", {})[metric] = (t, v)
+        quality = msg.quality
+        for ev in ctx.evaluators:
+            if ev.update(ts, readings, quality, rt):
+                out = out if out is not None else []
+                self._transition(ctx, ev, ts, msg.historical, out)
+        return out or _NONE
+
+    def _rain(self, gauge: str, t: float, readings: Mapping[str, float]) -> None:
+        mmh = readings.get("rain_mmh")
+        if mmh is not None:
+            self.world.rain.setdefault(gauge, deque(maxlen=RAIN_POINTS)).append((t, mmh))
+
+    def _heard(self, ctx: _Device, ts: int, historical: bool) -> list[AlertTransition] | None:
+        ctx.last_seen = max(ctx.last_seen, ts)
+        out: list[AlertTransition] = []
+        for ev in ctx.silent:
+            if ev.state.target and ev._set_target(0, "heard from again"):
+                self._transition(ctx, ev, ts, historical, out)
+        return out or None
+
+    def on_event(self, topic: Topic, msg: Event) -> list[AlertTransition]:
+        """A device event: the device is alive (silent alerts clear); no rule reads events yet."""
+        ctx = self._devices.get(msg.device_id)
+        if ctx is None or not ctx.silent:
+            return _NONE
+        self._watermark_ms = max(self._watermark_ms, msg.ts)
+        return self._heard(ctx, msg.ts, msg.historical) or _NONE
+
+    def on_status(self, topic: Topic, msg: Status) -> list[AlertTransition]:
+        """Birth (``online``) clears an offline alert; a last will (``offline``) raises it."""
+        ctx = self._devices.get(msg.device_id)
+        if ctx is None:
+            return _NONE
+        self._status[msg.device_id] = msg.state
+        out: list[AlertTransition] = []
+        for ev in ctx.offline:
+            offline = msg.state == "offline"
+            level = level_of(ev.rule.rule.tier) if offline else 0
+            why = f"offline: {msg.reason or 'last will'}" if offline else "online again"
+            if ev._set_target(level, why):
+                self._transition(ctx, ev, msg.ts, False, out)
+        return out
+
+    def tick(self, now_s: float) -> list[AlertTransition]:
+        """Advance the watermark to ``now_s``: raise silent devices, send repeat reminders."""
+        now = int(now_s * 1000)
+        if self._start_ms == UNSET:
+            self._start_ms = now
+        self._watermark_ms = max(self._watermark_ms, now)
+        out: list[AlertTransition] = []
+        for ctx in self._devices.values():
+            for ev in ctx.silent:
+                self._check_silent(ctx, ev, now, out)
+        self._reminders(now, out)
+        return out
+
+    def _check_silent(self, ctx: _Device, ev: Evaluator, now: int, out: list[AlertTransition]) -> None:
+        since = ctx.last_seen if ctx.last_seen != UNSET else self._start_ms
+        limit_ms = ev.rule.rule.after_intervals * ctx.device.expected_interval_s * 1000
+        if now - since > limit_ms and not ev.state.target:
+            what = "never heard from" if ctx.last_seen == UNSET else "silent"
+            gap = (now - since) / 60_000
+            if ev._set_target(level_of(ev.rule.rule.tier), f"{what} for {gap:.0f} min"):
+                ev.state.value = gap
+                self._transition(ctx, ev, now, False, out)
+
+    def _reminders(self, now: int, out: list[AlertTransition]) -> None:
+        for ctx in self._devices.values():
+            for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
+                st = ev.state
+                repeat_ms = ev.rule.rule.repeat * 1000
+                if st.tier and st.last_notify_ms != UNSET and repeat_ms > 0:
+                    if now - st.last_notify_ms >= repeat_ms and not st.flapping:
+                        out.append(self._message(ctx, ev, st.tier, now, False, True, "reminder"))
+                        st.last_notify_ms = now
+
+    # -- transitions ----------------------------------------------------------------------------
+
+    def _transition(
+        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition]
+    ) -> None:
+        st, rule = ev.state, ev.rule.rule
+        note_change(st, ts, rule.flapping)
+        target = st.target
+        if st.flapping and target < st.tier:
+            return  # held at its highest tier while flapping
+        if target == st.tier:
+            return
+        if st.tier == 0:
+            st.alert_id, st.opened_ms = stable_id("a", ctx.device.device_id, rule.name, ts), ts
+        notify = rule.notify and not historical and not st.flapping
+        notify = notify and not self._muted(ctx.device, rule.name, ts)
+        from_tier = st.tier
+        st.tier = target
+        incident_id, incident_notify = self._incident(ctx, ev, ts)
+        notify = notify and incident_notify
+        msg = self._message(ctx, ev, from_tier, ts, historical, notify, ev.reason, incident_id)
+        if notify:
+            st.last_notify_ms = ts
+        if target == 0:
+            st.alert_id, st.last_notify_ms = "", UNSET
+        out.append(msg)
+
+    def _message(
+        self, ctx: _Device, ev: Evaluator, from_tier: int, ts: int, historical: bool,
+        notify: bool, reason: str, incident_id: str | None = None,
+    ) -> AlertTransition:  # fmt: skip
+        st, rule, device = ev.state, ev.rule, ctx.device
+        prediction = ctx.rt.prediction if st.tier > from_tier else None
+        return AlertTransition(
+            v=CONTRACT_VERSION,
+            transition_id=stable_id("t", st.alert_id, ts, from_tier, st.tier, reason == "reminder"),
+            alert_id=st.alert_id, device_id=device.device_id, district=device.district,
+            kind=device.kind.value, rule=rule.name, category=rule.rule.category,
+            tier_from=TIERS[from_tier], tier_to=TIERS[st.tier], value=st.value,
+            prediction=prediction, reason=reason[:512], ts=ts, flapping=st.flapping,
+            incident_id=incident_id, historical=historical, notify=notify,
+        )  # fmt: skip
+
+    def _muted(self, device: Device, rule: str, ts: int) -> bool:
+        t = ts / 1000.0
+        return any(s.mutes(device.device_id, device.district, rule, t) for s in self.silences)
+
+    def _incident(self, ctx: _Device, ev: Evaluator, ts: int) -> tuple[str | None, bool]:
+        node = ctx.rt.node
+        category = ev.rule.rule.category
+        if self.incidents is None or node is None or category not in GROUPED_CATEGORIES:
+            return None, True
+        fills = self.world.node_values
+        return self.incidents.update(node, ev.key, ev.state.tier, category, ts, fills)
+
+    def incidents_changed(self) -> list[Incident]:
+        """Incidents opened, changed or closed since the last call (for the service to publish)."""
+        if self.incidents is None:
+            return []
+        return [
+            Incident(
+                v=CONTRACT_VERSION, id=i.id, district=i.district, root_unit=i.root_unit,
+                root_device_id=i.root_device_id, units=tuple(i.units),
+                device_ids=tuple(sorted({e[2] for u in i.units
+                                         for e in self.incidents.levels.get(u, {}).values()})),
+                tier=TIERS[i.tier], opened_ts=i.opened_ms, updated_ts=i.updated_ms,
+                state="open" if i.state == "open" else "closed",
+                category="overflow" if i.category == "overflow" else "overload",
+            )  # fmt: skip
+            for i in self.incidents.drain_changed()
+        ]
+
+    # -- views ----------------------------------------------------------------------------------
+
+    @property
+    def watermark_s(self) -> float | None:
+        """The latest event time seen (readings or ticks), or ``None``."""
+        return None if self._watermark_ms == UNSET else self._watermark_ms / 1000.0
+
+    def active(self) -> dict[tuple[str, str], str]:
+        """The tier of every active alert, by (device id, rule)."""
+        out = {}
+        for key, st in self._states.items():
+            if st.tier:
+                device_id, rule = key.split("\x1f", 1)
+                out[device_id, rule] = TIERS[st.tier]
+        return out
+
+    def refresh_flapping(self, now_s: float) -> None:
+        """Let every flapping window slide to ``now_s`` (the service calls it with its ticks)."""
+        now = int(now_s * 1000)
+        for ctx in self._devices.values():
+            for ev in ctx.evaluators:
+                refresh_flapping(ev.state, now, ev.rule.rule.flapping)
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes (msgpack), for ``AlertStore.checkpoint``."""
+        ctxs = self._devices.values()
+        snap = Snapshot(
+            version=SNAPSHOT_VERSION, start_ms=self._start_ms, watermark_ms=self._watermark_ms,
+            states=self._states,
+            last_seen={c.device.device_id: c.last_seen for c in ctxs if c.last_seen != UNSET},
+            last_ts={c.device.device_id: c.last_ts for c in ctxs if c.last_ts != UNSET},
+            history={c.device.device_id: {m: list(h) for m, h in c.rt.history.items() if h}
+                     for c in ctxs if any(c.rt.history.values())},
+            rain={g: list(h) for g, h in self.world.rain.items()},
+            node_values=self.world.node_values,
+            incidents=list(self.incidents.incidents.values()) if self.incidents else [],
+            status=self._status,
+        )  # fmt: skip
+        return ENCODER.encode(snap)
+
+    @classmethod
+    def restore(
+        cls, blob: bytes, rules: RuleSet, devices: Iterable[Device], network: Network | None = None,
+        silences: Sequence[Silence] | None = None,
+    ) -> Engine:  # fmt: skip
+        """An engine that carries on from ``snapshot()``'s bytes (rules may have changed: state
+        of rules that no longer exist is dropped, new rules start fresh)."""
+        snap = DECODER.decode(blob)
+        if snap.version != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {snap.version}, want {SNAPSHOT_VERSION}")
+        engine = cls(rules, devices, network, silences)
+        engine._load(snap)
+        return engine
+
+    def _load(self, snap: Snapshot) -> None:
+        self._start_ms, self._watermark_ms, self._status = (
+            snap.start_ms, snap.watermark_ms, dict(snap.status)
+        )
+        for ctx in self._devices.values():
+            for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
+                saved = snap.states.get(ev.key)
+                if saved is not None and len(saved.latched) == len(ev.state.latched):
+                    _copy_state(saved, ev.state)
+            device_id = ctx.device.device_id
+            ctx.last_seen = snap.last_seen.get(device_id, UNSET)
+            ctx.last_ts = snap.last_ts.get(device_id, UNSET)
+            for metric, points in snap.history.get(device_id, {}).items():
+                if metric in ctx.rt.history:
+                    ctx.rt.history[metric].extend(tuple(p) for p in points)
+        self.world.rain = {g: deque(map(tuple, p), maxlen=RAIN_POINTS) for g, p in snap.rain.items()}  # type: ignore[misc]
+        self.world.node_values = {n: {m: tuple(v) for m, v in d.items()} for n, d in snap.node_values.items()}  # type: ignore[misc]
+        self._reload_incidents(snap)
+
+    def _reload_incidents(self, snap: Snapshot) -> None:
+        if self.incidents is None:
+            return
+        self.incidents.incidents = {i.id: i for i in snap.incidents}
+        for ctx in self._devices.values():
+            node = ctx.rt.node
+            for ev in ctx.evaluators:
+                if node and ev.state.tier and ev.rule.rule.category in GROUPED_CATEGORIES:
+                    entry = (ev.state.tier, ev.rule.rule.category, ctx.device.device_id)
+                    self.incidents.levels.setdefault(node, {})[ev.key] = entry
+
+
+def _copy_state(src: RuleState, dst: RuleState) -> None:
+    for name in RuleState.__struct_fields__:
+        setattr(dst, name, getattr(src, name))
+
+
+def _neighbour_metrics(rules: RuleSet) -> set[str]:
+    found: set[str] = set()
+
+    def walk(cond: object) -> None:
+        for side in ("downstream", "upstream"):
+            nb = getattr(cond, side, None)
+            if nb is not None:
+                found.add(nb.metric)
+        for sub in getattr(cond, "all", ()):
+            walk(sub)
+
+    for rule in rules:
+        for tier in rule.rule.tiers:
+            walk(tier.raise_)
+            if tier.clear is not None:
+                walk(tier.clear)
+    return found
+
+
+__all__ = ["HISTORY_POINTS", "Engine"]

@@ -1,0 +1,190 @@
+"""The rules file, as pydantic models: what a rule may say, checked field by field at load.
+
+Semantic checks that span fields (a metric the kind lacks, tiers out of order, a clear condition
+that can never hold) live in ``_rules.py``; this module only says what each field may hold.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from alerting._duration import DurationS
+
+TierLevel = Literal["blue", "yellow", "orange", "red"]
+Category = Literal["overload", "overflow", "exceedance", "facility", "device"]
+RuleType = Literal["threshold", "silent", "stuck", "out_of_range", "offline", "missed_collection"]
+COMPARATORS = ("above", "below", "at_least", "at_most")
+RuleNameStr = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Compare(_Strict):
+    above: float | None = None
+    below: float | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def comparator(self) -> tuple[str, float] | None:
+        """The one comparison this mapping makes, as ``(name, threshold)``."""
+        given = [(n, v) for n in COMPARATORS if (v := getattr(self, n)) is not None]
+        return given[0] if given else None
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> _Compare:
+        if sum(getattr(self, n) is not None for n in COMPARATORS) > 1:
+            raise ValueError(f"give one of {', '.join(COMPARATORS)}; use 'all:' for a range")
+        return self
+
+
+class Predict(_Strict):
+    """True when a fit over ``window`` says ``metric`` reaches ``reaches`` within (or beyond)
+    a horizon. With ``within`` a value already at the limit counts as reached (time 0)."""
+
+    metric: str | None = None
+    reaches: float
+    direction: Literal["rising", "falling"] = "rising"
+    within: DurationS | None = None
+    beyond: DurationS | None = None
+    window: DurationS = 600.0
+    min_points: int = Field(4, ge=3, le=120)
+
+    @model_validator(mode="after")
+    def _one_horizon(self) -> Predict:
+        if (self.within is None) == (self.beyond is None):
+            raise ValueError("give exactly one of 'within' or 'beyond'")
+        return self
+
+
+class Rate(_Strict):
+    """The fitted rate of change of ``metric`` per hour over ``window``."""
+
+    metric: str | None = None
+    above_per_h: float | None = None
+    below_per_h: float | None = None
+    window: DurationS = 600.0
+    min_points: int = Field(3, ge=2, le=120)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Rate:
+        if (self.above_per_h is None) == (self.below_per_h is None):
+            raise ValueError("give exactly one of 'above_per_h' or 'below_per_h'")
+        return self
+
+
+class Rain(_Strict):
+    """The mean rain intensity over ``over`` at the ``nearest`` rain gauges."""
+
+    above_mmh: float | None = None
+    below_mmh: float | None = None
+    over: DurationS = 1800.0
+    nearest: int = Field(2, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Rain:
+        if (self.above_mmh is None) == (self.below_mmh is None):
+            raise ValueError("give exactly one of 'above_mmh' or 'below_mmh'")
+        return self
+
+
+class Neighbour(_Compare):
+    """The latest value of ``metric`` at the node downstream (or at any node upstream)."""
+
+    metric: str
+    max_age: DurationS = 900.0
+
+
+class Condition(_Compare):
+    """Everything given must hold: a comparison of the rule's metric (or ``metric``), a
+    prediction, a rate, rain, the neighbouring nodes, and each condition under ``all``."""
+
+    metric: str | None = None
+    predict: Predict | None = None
+    rate: Rate | None = None
+    rain: Rain | None = None
+    downstream: Neighbour | None = None
+    upstream: Neighbour | None = None
+    all: list[Condition] = []
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Condition:
+        parts = (self.predict, self.rate, self.rain, self.downstream, self.upstream)
+        if self.comparator() is None and all(p is None for p in parts) and not self.all:
+            raise ValueError("a condition needs a comparison, predict, rate, rain or all")
+        return self
+
+
+class Tier(_Strict):
+    """One tier of a rule: raise and clear conditions, how long, and the minimum dwell."""
+
+    tier: TierLevel
+    raise_: Condition = Field(alias="raise")
+    clear: Condition | None = None
+    for_s: DurationS | None = Field(None, alias="for")
+    count: int | None = Field(None, ge=1, le=10_000)
+    clear_for: DurationS = 0.0
+    dwell: DurationS = 0.0
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _for_or_count(self) -> Tier:
+        if self.for_s is not None and self.count is not None:
+            raise ValueError("give 'for' (a duration) or 'count' (readings in a row), not both")
+        return self
+
+
+class Selector(_Strict):
+    """Which devices a rule applies to; every part given must match."""
+
+    districts: list[str] = []
+    ids: list[str] = []
+    attributes: dict[str, float | str] = {}
+
+
+class Flapping(_Strict):
+    """Kapacitor-style: ``changes`` tier changes within ``window`` mark an alert flapping; it
+    stops flapping when the window holds no more than ``changes // 2``."""
+
+    window: DurationS = 3600.0
+    changes: int = Field(6, ge=2, le=1000)
+
+
+class Missed(_Strict):
+    """Collection windows (local hours, Asia/Shanghai) and how full a bin left after one is."""
+
+    hours: list[int] = [7, 19]
+    grace: DurationS = 3600.0
+    above_pct: float = 40.0
+
+
+class Rule(_Strict):
+    """One rule of a rules file."""
+
+    name: RuleNameStr
+    kind: str | None = None
+    type: RuleType = "threshold"
+    category: Category
+    description: str = ""
+    select: Selector = Selector()
+    metric: str | None = None
+    metrics: list[str] = []
+    tiers: list[Tier] = []
+    tier: TierLevel = "yellow"
+    after_intervals: float = Field(3.0, gt=0)
+    readings: int = Field(30, ge=2, le=100_000)
+    missed: Missed = Missed()
+    repeat: DurationS = 14_400.0
+    flapping: Flapping = Flapping()
+    notify: bool = True
+
+
+class RuleFile(_Strict):
+    """A rules file: a version, the default kind of its rules, and the rules."""
+
+    version: Literal[1]
+    kind: str | None = None
+    rules: list[Rule]

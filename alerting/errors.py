@@ -1,0 +1,30 @@
+"""Errors of the rule engine.
+
+::
+
+    XiuhuaError (telemetry_core)
+    └── AlertingError
+        ├── RuleError       a rules file is wrong: names the file, the rule and the field
+        ├── NetworkError    a network file is wrong: names the file and the node
+        └── StoreError      the state store failed (a database error, translated)
+"""
+
+from __future__ import annotations
+
+from telemetry_core.errors import ConfigError, XiuhuaError
+
+
+class AlertingError(XiuhuaError):
+    """Root of the rule engine's errors."""
+
+
+class RuleError(AlertingError, ConfigError):
+    """A rules file that cannot be used; the message names the file, the rule and the field."""
+
+
+class NetworkError(AlertingError):
+    """A network file that cannot be used; the message names the file and the node."""
+
+
+class StoreError(AlertingError):
+    """The alert store failed; the message names the database and the operation."""
