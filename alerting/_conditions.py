@@ -65,6 +65,14 @@ class Runtime:
 CondFn = Callable[[float, Mapping[str, float], float, Runtime], bool]
 
 
+def _missing(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+    return False
+
+
+_MISSING: Final[CondFn] = _missing
+"""A builder's answer when the device lacks what the part needs: the rule does not apply."""
+
+
 def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     """The closure for ``cond``; ``None`` if the device lacks what it needs (rule skipped)."""
     parts: list[CondFn] = []
@@ -79,12 +87,18 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if compiled is None:
             return None
         parts.append(compiled)
-    for builder in (_neighbours, _rain, _rate, _predict):
-        part = builder(cond, metric, kind, rt)
-        if part is False:
+    if cond.any:
+        options = [compile_condition(sub, metric, kind, rt) for sub in cond.any]
+        usable = [o for o in options if o is not None]
+        if not usable:
             return None
-        if part is not None and part is not True:
-            parts.append(part)
+        parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
+    for builder in (_neighbours, _rain, _rate, _predict):
+        built = builder(cond, metric, kind, rt)
+        if built is _MISSING:
+            return None
+        if built is not None:
+            parts.append(built)
     return _all(parts)
 
 
@@ -118,21 +132,22 @@ def _comparison(
     return compare_other
 
 
-def _neighbours(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+def _neighbours(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     parts = []
     for side, nb in (("downstream", cond.downstream), ("upstream", cond.upstream)):
         if nb is None:
             continue
         net = rt.world.network
         if net is None or rt.node is None or rt.node not in net.nodes:
-            return False
+            return _MISSING
         parts.append(_neighbour(side, nb, net, rt.node))
     return _all(parts) if parts else None
 
 
 def _neighbour(side: str, nb: Neighbour, net: Network, node: str) -> CondFn:
     cmp = nb.comparator()
-    assert cmp is not None, "validated at load"
+    if cmp is None:
+        raise ValueError(f"{side}: give one of above, below, at_least, at_most")
     op, threshold, name, max_age = OPS[cmp[0]], cmp[1], nb.metric, nb.max_age
     if side == "downstream":
         down = net.nodes[node].downstream
@@ -151,13 +166,13 @@ def _neighbour(side: str, nb: Neighbour, net: Network, node: str) -> CondFn:
     return neighbour
 
 
-def _rain(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+def _rain(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     spec: Rain | None = cond.rain
     if spec is None:
         return None
     gauges = rt.gauges[: spec.nearest]
     if not gauges:
-        return False
+        return _MISSING
     over = spec.over
     above = spec.above_mmh
 
@@ -183,14 +198,14 @@ def mean_rain_mmh(world: World, gauges: tuple[str, ...], t: float, over_s: float
     return total / n if n else None
 
 
-def _rate(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+def _rate(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     spec: Rate | None = cond.rate
     if spec is None:
         return None
     name = spec.metric or metric
     fn = extractor(kind, name, rt.device)
     if fn is None:
-        return False
+        return _MISSING
     rt.track(name, fn)
     above, below = spec.above_per_h, spec.below_per_h
 
@@ -207,14 +222,14 @@ def _rate(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool
     return rate
 
 
-def _predict(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | bool | None:
+def _predict(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     spec: Predict | None = cond.predict
     if spec is None:
         return None
     name = spec.metric or metric
     fn = extractor(kind, name, rt.device)
     if fn is None:
-        return False
+        return _MISSING
     rt.track(name, fn)
     rising = spec.direction == "rising"
 

@@ -37,7 +37,7 @@ DERIVED: Final[dict[str, dict[str, Derived]]] = {
     "drain": {
         "depth_below_ground_m": Derived(
             ("level_m",), ("ground_elev_m", "invert_elev_m"), -30.0, 60.0,
-            "ground_elev - invert_elev - level: how far the water is below the cover (<= 0: overflow)",
+            "ground_elev - invert_elev - level: water below the cover (<= 0: overflow)",
         ),
         "freeboard_m": Derived(
             ("level_m",), ("pipe_diameter_m",), -30.0, 30.0,
@@ -102,7 +102,7 @@ def extractor(kind: str, metric: str, device: Device) -> Extractor | None:
     return _derived(metric, attrs)
 
 
-def _derived(metric: str, attrs: dict[str, float]) -> Extractor:  # noqa: PLR0911 - one per metric
+def _derived(metric: str, attrs: dict[str, float]) -> Extractor:
     if metric == "depth_below_ground_m":
         depth = attrs["ground_elev_m"] - attrs["invert_elev_m"]
         return lambda r: None if (lv := r.get("level_m")) is None else depth - lv

@@ -14,7 +14,7 @@ _UNIT_S: Final = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d":
 def parse_duration_s(value: object) -> float:
     """Seconds in a duration; ``ValueError`` naming the text otherwise."""
     if isinstance(value, bool):
-        raise ValueError(f"want a duration such as 5m, got {value!r}")
+        raise ValueError(f"want a duration such as 5m, got {value!r}")  # noqa: TRY004 - pydantic wants ValueError
     if isinstance(value, int | float):
         seconds = float(value)
     else:

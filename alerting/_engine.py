@@ -30,16 +30,17 @@ from alerting._state import DECODER, ENCODER, SNAPSHOT_VERSION, UNSET, RuleState
 from telemetry_core.registry import Device
 from telemetry_core.schema import (
     CONTRACT_VERSION,
-    TIERS,
     AlertTransition,
     Event,
     Incident,
     Status,
     Telemetry,
+    TierName,
 )
 from telemetry_core.topics import Topic
 
 _NONE: Final[list[AlertTransition]] = []
+TIER_NAMES: Final[tuple[TierName, ...]] = ("none", "blue", "yellow", "orange", "red")
 RAIN_POINTS: Final = 240
 GAUGES_PER_DEVICE: Final = 4
 
@@ -135,8 +136,7 @@ class Engine:
                 self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
             return _NONE
         ts = msg.ts
-        if ts > self._watermark_ms:
-            self._watermark_ms = ts
+        self._watermark_ms = max(self._watermark_ms, ts)
         if self._start_ms == UNSET or ts < self._start_ms:
             self._start_ms = ts
         out: list[AlertTransition] | None = None
@@ -212,7 +212,9 @@ class Engine:
         self._reminders(now, out)
         return out
 
-    def _check_silent(self, ctx: _Device, ev: Evaluator, now: int, out: list[AlertTransition]) -> None:
+    def _check_silent(
+        self, ctx: _Device, ev: Evaluator, now: int, out: list[AlertTransition]
+    ) -> None:
         since = ctx.last_seen if ctx.last_seen != UNSET else self._start_ms
         limit_ms = ev.rule.rule.after_intervals * ctx.device.expected_interval_s * 1000
         if now - since > limit_ms and not ev.state.target:
@@ -227,10 +229,10 @@ class Engine:
             for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
                 st = ev.state
                 repeat_ms = ev.rule.rule.repeat * 1000
-                if st.tier and st.last_notify_ms != UNSET and repeat_ms > 0:
-                    if now - st.last_notify_ms >= repeat_ms and not st.flapping:
-                        out.append(self._message(ctx, ev, st.tier, now, False, True, "reminder"))
-                        st.last_notify_ms = now
+                due = st.last_notify_ms != UNSET and now - st.last_notify_ms >= repeat_ms
+                if st.tier and due and repeat_ms > 0 and not st.flapping:
+                    out.append(self._message(ctx, ev, st.tier, now, notify=True, reason="reminder"))
+                    st.last_notify_ms = now
 
     # -- transitions ----------------------------------------------------------------------------
 
@@ -252,7 +254,16 @@ class Engine:
         st.tier = target
         incident_id, incident_notify = self._incident(ctx, ev, ts)
         notify = notify and incident_notify
-        msg = self._message(ctx, ev, from_tier, ts, historical, notify, ev.reason, incident_id)
+        msg = self._message(
+            ctx,
+            ev,
+            from_tier,
+            ts,
+            historical=historical,
+            notify=notify,
+            reason=ev.reason,
+            incident_id=incident_id,
+        )
         if notify:
             st.last_notify_ms = ts
         if target == 0:
@@ -260,7 +271,7 @@ class Engine:
         out.append(msg)
 
     def _message(
-        self, ctx: _Device, ev: Evaluator, from_tier: int, ts: int, historical: bool,
+        self, ctx: _Device, ev: Evaluator, from_tier: int, ts: int, *, historical: bool = False,
         notify: bool, reason: str, incident_id: str | None = None,
     ) -> AlertTransition:  # fmt: skip
         st, rule, device = ev.state, ev.rule, ctx.device
@@ -270,7 +281,7 @@ class Engine:
             transition_id=stable_id("t", st.alert_id, ts, from_tier, st.tier, reason == "reminder"),
             alert_id=st.alert_id, device_id=device.device_id, district=device.district,
             kind=device.kind.value, rule=rule.name, category=rule.rule.category,
-            tier_from=TIERS[from_tier], tier_to=TIERS[st.tier], value=st.value,
+            tier_from=TIER_NAMES[from_tier], tier_to=TIER_NAMES[st.tier], value=st.value,
             prediction=prediction, reason=reason[:512], ts=ts, flapping=st.flapping,
             incident_id=incident_id, historical=historical, notify=notify,
         )  # fmt: skip
@@ -285,7 +296,9 @@ class Engine:
         if self.incidents is None or node is None or category not in GROUPED_CATEGORIES:
             return None, True
         fills = self.world.node_values
-        return self.incidents.update(node, ev.key, ev.state.tier, category, ts, fills)
+        return self.incidents.update(
+            node, ev.key, level=ev.state.tier, category=category, ts=ts, fills=fills
+        )
 
     def incidents_changed(self) -> list[Incident]:
         """Incidents opened, changed or closed since the last call (for the service to publish)."""
@@ -293,14 +306,23 @@ class Engine:
             return []
         return [
             Incident(
-                v=CONTRACT_VERSION, id=i.id, district=i.district, root_unit=i.root_unit,
-                root_device_id=i.root_device_id, units=tuple(i.units),
-                device_ids=tuple(sorted({e[2] for u in i.units
-                                         for e in self.incidents.levels.get(u, {}).values()})),
-                tier=TIERS[i.tier], opened_ts=i.opened_ms, updated_ts=i.updated_ms,
+                v=CONTRACT_VERSION,
+                id=i.id,
+                district=i.district,
+                root_unit=i.root_unit,
+                root_device_id=i.root_device_id,
+                units=tuple(i.units),
+                device_ids=tuple(
+                    sorted(
+                        {e[2] for u in i.units for e in self.incidents.levels.get(u, {}).values()}
+                    )
+                ),
+                tier=TIER_NAMES[i.tier],
+                opened_ts=i.opened_ms,
+                updated_ts=i.updated_ms,
                 state="open" if i.state == "open" else "closed",
                 category="overflow" if i.category == "overflow" else "overload",
-            )  # fmt: skip
+            )
             for i in self.incidents.drain_changed()
         ]
 
@@ -313,11 +335,11 @@ class Engine:
 
     def active(self) -> dict[tuple[str, str], str]:
         """The tier of every active alert, by (device id, rule)."""
-        out = {}
+        out: dict[tuple[str, str], str] = {}
         for key, st in self._states.items():
             if st.tier:
                 device_id, rule = key.split("\x1f", 1)
-                out[device_id, rule] = TIERS[st.tier]
+                out[device_id, rule] = TIER_NAMES[st.tier]
         return out
 
     def refresh_flapping(self, now_s: float) -> None:
@@ -362,7 +384,9 @@ class Engine:
 
     def _load(self, snap: Snapshot) -> None:
         self._start_ms, self._watermark_ms, self._status = (
-            snap.start_ms, snap.watermark_ms, dict(snap.status)
+            snap.start_ms,
+            snap.watermark_ms,
+            dict(snap.status),
         )
         for ctx in self._devices.values():
             for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
@@ -374,9 +398,13 @@ class Engine:
             ctx.last_ts = snap.last_ts.get(device_id, UNSET)
             for metric, points in snap.history.get(device_id, {}).items():
                 if metric in ctx.rt.history:
-                    ctx.rt.history[metric].extend(tuple(p) for p in points)
-        self.world.rain = {g: deque(map(tuple, p), maxlen=RAIN_POINTS) for g, p in snap.rain.items()}  # type: ignore[misc]
-        self.world.node_values = {n: {m: tuple(v) for m, v in d.items()} for n, d in snap.node_values.items()}  # type: ignore[misc]
+                    ctx.rt.history[metric].extend((a, b) for a, b in points)
+        self.world.rain = {
+            g: deque(((a, b) for a, b in p), maxlen=RAIN_POINTS) for g, p in snap.rain.items()
+        }
+        self.world.node_values = {
+            n: {m: (v[0], v[1]) for m, v in d.items()} for n, d in snap.node_values.items()
+        }
         self._reload_incidents(snap)
 
     def _reload_incidents(self, snap: Snapshot) -> None:
@@ -404,7 +432,7 @@ def _neighbour_metrics(rules: RuleSet) -> set[str]:
             nb = getattr(cond, side, None)
             if nb is not None:
                 found.add(nb.metric)
-        for sub in getattr(cond, "all", ()):
+        for sub in (*getattr(cond, "all", ()), *getattr(cond, "any", ())):
             walk(sub)
 
     for rule in rules:

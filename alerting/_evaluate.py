@@ -109,7 +109,7 @@ class ThresholdEvaluator(Evaluator):
         rt.prediction = None
         for i, tier in enumerate(self.tiers):
             if st.latched[i]:
-                self._maybe_clear(i, tier, v, readings, t, ts, rt)
+                self._maybe_clear(i, tier=tier, v=v, r=readings, t=t, ts=ts, rt=rt)
             elif tier.raise_fn(v, readings, t, rt):
                 if not suspect and self._counted(i, tier, ts):
                     self._latch(i, ts)
@@ -145,7 +145,7 @@ class ThresholdEvaluator(Evaluator):
             st.clear_since[j] = UNSET
 
     def _maybe_clear(
-        self, i: int, tier: CompiledTier, v: float, r: Mapping[str, float], t: float, ts: int,
+        self, i: int, *, tier: CompiledTier, v: float, r: Mapping[str, float], t: float, ts: int,
         rt: Runtime,
     ) -> None:  # fmt: skip
         st = self.state
@@ -272,9 +272,8 @@ class MissedCollectionEvaluator(Evaluator):
 def compile_threshold(rule: LoadedRule, state: RuleState, rt: Runtime) -> ThresholdEvaluator | None:
     """The evaluator of a threshold rule for one device; ``None`` if the device lacks inputs."""
     r = rule.rule
-    assert r.metric is not None, "validated at load"
-    extract = extractor(rule.kind, r.metric, rt.device)
-    if extract is None:
+    extract = extractor(rule.kind, r.metric, rt.device) if r.metric else None
+    if extract is None or r.metric is None:
         return None
     tiers = []
     for tier in r.tiers:

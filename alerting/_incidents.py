@@ -33,7 +33,7 @@ class IncidentTracker:
         self.changed: dict[str, IncidentState] = {}
 
     def update(
-        self, node: str, key: str, level: int, category: str, ts: int,
+        self, node: str, key: str, *, level: int, category: str, ts: int,
         fills: Mapping[str, dict[str, tuple[float, float]]],
     ) -> tuple[str | None, bool]:  # fmt: skip
         """Record an alert's new tier on ``node``; returns its incident and whether to notify.

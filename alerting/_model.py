@@ -100,7 +100,8 @@ class Neighbour(_Compare):
 
 class Condition(_Compare):
     """Everything given must hold: a comparison of the rule's metric (or ``metric``), a
-    prediction, a rate, rain, the neighbouring nodes, and each condition under ``all``."""
+    prediction, a rate, rain, the neighbouring nodes, each condition under ``all`` and at least
+    one under ``any``."""
 
     metric: str | None = None
     predict: Predict | None = None
@@ -109,12 +110,14 @@ class Condition(_Compare):
     downstream: Neighbour | None = None
     upstream: Neighbour | None = None
     all: list[Condition] = []
+    any: list[Condition] = []
 
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
         parts = (self.predict, self.rate, self.rain, self.downstream, self.upstream)
-        if self.comparator() is None and all(p is None for p in parts) and not self.all:
-            raise ValueError("a condition needs a comparison, predict, rate, rain or all")
+        nested = self.all or self.any
+        if self.comparator() is None and all(p is None for p in parts) and not nested:
+            raise ValueError("a condition needs a comparison, predict, rate, rain, all or any")
         return self
 
 

@@ -80,7 +80,9 @@ class Network:
 
     def nearest_gauges(self, lat: float, lon: float, k: int) -> tuple[str, ...]:
         """The ``k`` rain gauges nearest to a point, nearest first."""
-        ranked = sorted(self.rain_gauges, key=lambda g: (_dist_m(lat, lon, *self.rain_gauges[g]), g))
+        ranked = sorted(
+            self.rain_gauges, key=lambda g: (_dist_m(lat, lon, *self.rain_gauges[g]), g)
+        )
         return tuple(ranked[:k])
 
 
@@ -105,7 +107,7 @@ def load_network(path: Path) -> Network:
 def network_from_dict(data: Any) -> Network:
     """A network from the parsed JSON of a network file."""
     if not isinstance(data, dict) or data.get("version") != 1:
-        raise NetworkError("want an object with \"version\": 1")
+        raise NetworkError('want an object with "version": 1')
     nodes: dict[str, Node] = {}
     for i, raw in enumerate(data.get("nodes") or []):
         node = _node(i, raw)
@@ -120,7 +122,8 @@ def network_from_dict(data: Any) -> Network:
         if node_id not in nodes:
             raise NetworkError(f"devices: {dev!r} reads {node_id!r}, which is not a node")
     gauges = {
-        str(g): (float(p["lat"]), float(p["lon"])) for g, p in (data.get("rain_gauges") or {}).items()
+        str(g): (float(p["lat"]), float(p["lon"]))
+        for g, p in (data.get("rain_gauges") or {}).items()
     }
     return Network(MappingProxyType(nodes), MappingProxyType(devices), MappingProxyType(gauges))
 

@@ -42,7 +42,7 @@ class LoadedRule:
     def selects(self, device: Device) -> bool:
         """Whether this rule applies to ``device``."""
         sel = self.rule.select
-        if device.kind.value != self.kind and self.kind != "*":
+        if self.kind not in (device.kind.value, "*"):
             return False
         if sel.districts and device.district not in sel.districts:
             return False
@@ -132,7 +132,9 @@ def _load_file(path: Path) -> list[LoadedRule]:
         where = f"{path}: rule {rule.name!r}"
         if kind is None:
             raise RuleError(f"{where}: field 'kind': give it on the rule or at the top of the file")
-        if kind not in known_kinds():
+        if kind == "*" and rule.type not in ("silent", "offline"):
+            raise RuleError(f"{where}: field 'kind': '*' is only for silent and offline rules")
+        if kind not in (*known_kinds(), "*"):
             raise RuleError(f"{where}: field 'kind': unknown kind {kind!r}, want {known_kinds()}")
         _check_rule(where, rule, kind)
         out.append(LoadedRule(rule, kind, str(path)))
@@ -173,7 +175,9 @@ def _check_rule(where: str, rule: Rule, kind: str) -> None:
             raise RuleError(f"{where}: field 'tiers': a threshold rule needs at least one tier")
         _check_tiers(where, rule, kind)
     elif rule.type in ("stuck", "out_of_range") and not rule.metrics:
-        raise RuleError(f"{where}: field 'metrics': a {rule.type} rule lists the metrics it watches")
+        raise RuleError(
+            f"{where}: field 'metrics': a {rule.type} rule lists the metrics it watches"
+        )
 
 
 def _check_metric(where: str, field: str, kind: str, metric: str) -> None:
@@ -189,16 +193,16 @@ def _check_tiers(where: str, rule: Rule, kind: str) -> None:
             f"{where}: field 'tiers': out of order ({order}); list each tier once, "
             "blue -> yellow -> orange -> red"
         )
-    assert rule.metric is not None
+    metric = rule.metric or ""
     previous: tuple[str, str, float] | None = None
     for i, tier in enumerate(rule.tiers):
         field = f"tiers[{i}]"
         _check_condition_metrics(where, f"{field}.raise", kind, tier.raise_)
         if tier.clear is not None:
             _check_condition_metrics(where, f"{field}.clear", kind, tier.clear)
-        _check_hysteresis(where, field, kind, rule.metric, tier)
+        _check_hysteresis(where, field, kind, metric, tier)
         cmp = tier.raise_.comparator()
-        if cmp is not None and (tier.raise_.metric or rule.metric) == rule.metric:
+        if cmp is not None and (tier.raise_.metric or metric) == metric:
             current = (tier.tier, *cmp)
             _check_monotone(where, field, previous, current)
             previous = current
@@ -215,8 +219,9 @@ def _check_condition_metrics(where: str, field: str, kind: str, cond: Condition)
             if kind != "drain":
                 raise RuleError(f"{where}: field '{field}.{side}': only drain rules see a network")
             _check_metric(where, f"{field}.{side}.metric", kind, nb.metric)
-    for j, sub in enumerate(cond.all):
-        _check_condition_metrics(where, f"{field}.all[{j}]", kind, sub)
+    for name, subs in (("all", cond.all), ("any", cond.any)):
+        for j, sub in enumerate(subs):
+            _check_condition_metrics(where, f"{field}.{name}[{j}]", kind, sub)
 
 
 def _check_monotone(
@@ -254,8 +259,10 @@ def _check_hysteresis(where: str, field: str, kind: str, metric: str, tier: Tier
             f"{'under' if rising else 'over'} {r_v:g}"
         )
     low, high = metric_range(kind, tier.clear.metric or metric) or (float("-inf"), float("inf"))
-    if (c_v < low or (c_v == low and c_op == "below")) if rising else (
-        c_v > high or (c_v == high and c_op == "above")
+    if (
+        (c_v < low or (c_v == low and c_op == "below"))
+        if rising
+        else (c_v > high or (c_v == high and c_op == "above"))
     ):
         raise RuleError(
             f"{where}: field '{field}.clear': clear condition can never hold: {c_op} {c_v:g} "
