@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import Final, Protocol
 
 from telemetry_core.errors import RejectedMessage, RejectReason
+from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Registry
 from telemetry_core.schema import Event, Status, Telemetry, decode
 from telemetry_core.topics import Channel, Topic, parse_topic
@@ -45,6 +46,10 @@ class Engine(Protocol):
         """Incidents opened, updated or closed since the last call."""
         ...
 
+    def refresh_flapping(self, now_s: float) -> None:
+        """Let every flapping window slide to ``now_s``."""
+        ...
+
     def snapshot(self) -> bytes:
         """The whole state, to checkpoint."""
         ...
@@ -61,10 +66,12 @@ class Router:
         *,
         max_payload_bytes: int,
         max_future_s: float,
+        shared_kinds: Collection[DeviceKind] = (),
     ) -> None:
         self._engine = engine
         self._registry = registry
         self._districts = frozenset(districts)
+        self._shared_kinds = frozenset(shared_kinds)
         self._max_payload_bytes = max_payload_bytes
         self._future_ms = int(max_future_s * _MS_PER_S)
         self._topics: dict[str, Topic] = {}
@@ -105,7 +112,8 @@ class Router:
             raise RejectedMessage(
                 RejectReason.BAD_TOPIC, f"{topic!r}: channel {parsed.channel.value} is not read"
             )
-        if self._districts and parsed.district not in self._districts:
+        shared = parsed.kind in self._shared_kinds and parsed.channel is Channel.TELEMETRY
+        if self._districts and parsed.district not in self._districts and not shared:
             raise RejectedMessage(
                 RejectReason.BAD_TOPIC,
                 f"{topic!r}: district {parsed.district} is not in this instance's partition",

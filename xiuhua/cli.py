@@ -30,6 +30,7 @@ SUBCOMMANDS = (
     ("edge", "xiuhua.commands.edge", "Run an edge agent (one device, or a gateway of many)."),
     ("ingest", "xiuhua.commands.ingest", "Run the cloud ingester: MQTT in, InfluxDB out."),
     ("services", "xiuhua.commands.services", "Start Mosquitto, InfluxDB, VictoriaMetrics."),
+    ("alerting", "xiuhua.commands.alerting", "Run the tiered alerting service; check, backtest."),
     ("bench", "xiuhua.commands.bench", "Run the benchmarks and print their figures."),
 )
 COMMANDS = ("demo", "version", *(name for name, _, _ in SUBCOMMANDS))

@@ -32,6 +32,7 @@ class ThresholdEngine:
     def __init__(self, state: dict[str, list[object]] | None = None) -> None:
         self.state: dict[str, list[object]] = state or {}  # device -> [tier, last_ts, opened_ts]
         self.ticks: list[float] = []
+        self.flap_refreshes: list[float] = []
         self.explode_on: str | None = None
 
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:
@@ -66,6 +67,9 @@ class ThresholdEngine:
     def tick(self, now_s: float) -> list[AlertTransition]:
         self.ticks.append(now_s)
         return []
+
+    def refresh_flapping(self, now_s: float) -> None:
+        self.flap_refreshes.append(now_s)
 
     def incidents_changed(self) -> list[Incident]:
         return []

@@ -1,0 +1,132 @@
+"""Building the alerting service from settings: the one place that knows every concrete class.
+
+A partitioned instance evaluates the devices of its districts only (so a device that is never
+heard from is reported by exactly one instance), but reads the rain gauges of every district:
+the nearest gauges of a manhole near a district's edge may stand across it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from alerting._consumer import Backoff, MqttConsumer, Subscription
+from alerting._consumer_route import Router
+from alerting._engine import Engine
+from alerting._metrics import PromMetrics
+from alerting._network import Network, load_network, network_from_registry
+from alerting._rules import RuleSet, default_rules_dir, load_rules
+from alerting._service import AlertingService
+from alerting._settings import AlertingSection, AlertingSettings
+from alerting._store import AlertStore
+from telemetry_core.clock import Clock, SystemClock
+from telemetry_core.errors import ConfigError
+from telemetry_core.kinds import DeviceKind
+from telemetry_core.registry import Registry, load_registry
+from telemetry_core.topics import Channel, subscription
+
+log = structlog.get_logger()
+
+CONSUMED_CHANNELS = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS)
+SHARED_KINDS = frozenset(k for k in DeviceKind if k.value == "rain")
+"""Kinds whose telemetry every instance reads, whatever its partition (context, not alerts)."""
+
+
+def load_fleet(settings: AlertingSettings) -> Registry:
+    """The registry named by ``[registry] path``; ``ConfigError`` if none is configured."""
+    if settings.registry.path is None:
+        raise ConfigError("registry.path is not set: the alerting service needs the fleet file")
+    return load_registry(settings.registry.path)
+
+
+def rules_of(section: AlertingSection) -> RuleSet:
+    """The rules the section names, or the default rule set (``RuleError`` if one is bad)."""
+    return load_rules(list(section.rules) or [default_rules_dir()])
+
+
+def partition_devices(registry: Registry, districts: Sequence[str]) -> Registry:
+    """The devices this instance evaluates: those of its districts (all when none is given)."""
+    if not districts:
+        return registry
+    known = {d.district for d in registry}
+    unknown = sorted(set(districts) - known)
+    if unknown:
+        raise ConfigError(f"alerting.districts: {', '.join(unknown)} not in the fleet")
+    return Registry(d for d in registry if d.district in districts)
+
+
+def subscriptions_of(section: AlertingSection) -> list[Subscription]:
+    """Device channels of the partition (every district when none is given), and rain gauges
+    of every district when partitioned."""
+    if not section.districts:
+        return [Subscription(subscription(ch)) for ch in CONSUMED_CHANNELS]
+    subs = [
+        Subscription(subscription(ch, district=d))
+        for d in section.districts
+        for ch in CONSUMED_CHANNELS
+    ]
+    subs += [Subscription(subscription(Channel.TELEMETRY, kind=k)) for k in sorted(SHARED_KINDS)]
+    return subs
+
+
+def network_of(section: AlertingSection, registry: Registry) -> Network | None:
+    """The network file, or what the registry says (``swmm_node`` attributes, rain gauges)."""
+    if section.network is not None:
+        return load_network(section.network)
+    return network_from_registry(registry)
+
+
+def build_service(
+    settings: AlertingSettings,
+    registry: Registry,
+    *,
+    store: AlertStore | None = None,
+    clock: Clock | None = None,
+) -> AlertingService:
+    """An alerting service wired from ``settings``, carrying on from the stored checkpoint."""
+    section = settings.alerting
+    rules = rules_of(section)
+    mine = partition_devices(registry, section.districts)
+    network = network_of(section, registry)
+    store = store or AlertStore(section.state_url)
+    engine = _engine(store, rules, mine, network)
+    router = Router(
+        engine, registry, section.districts, max_payload_bytes=section.max_payload_bytes,
+        max_future_s=section.max_future_s, shared_kinds=SHARED_KINDS,
+    )  # fmt: skip
+    metrics = PromMetrics()
+    if section.metrics_port:
+        metrics.serve(section.metrics_host, section.metrics_port)
+    source = MqttConsumer(
+        settings.mqtt,
+        client_id=settings.mqtt.client_id or f"xiuhua-alerting-{section.instance}",
+        subscriptions=subscriptions_of(section),
+        receive_maximum=section.receive_maximum,
+        session_expiry_s=section.session_expiry_s,
+        backoff=Backoff(section.retry_min_s, section.retry_max_s),
+    )
+    log.info("alerting_configured", instance=section.instance, mqtt=settings.mqtt.url,
+             districts=",".join(section.districts) or "all districts", devices=len(mine),
+             rules=len(rules.rules), state=section.state_url)  # fmt: skip
+    return AlertingService(
+        source=source, router=router, store=store, clock=clock or SystemClock(),
+        instance=section.instance, checkpoint_interval_s=section.checkpoint_interval_s,
+        tick_interval_s=section.tick_interval_s, stats_interval_s=section.stats_interval_s,
+        deadletter_topic=section.deadletter_topic, max_unconfirmed=section.max_unconfirmed,
+        store_backoff=Backoff(section.retry_min_s, section.retry_max_s), devices=len(mine),
+        metrics=metrics,
+    )  # fmt: skip
+
+
+def _engine(
+    store: AlertStore, rules: RuleSet, devices: Registry, network: Network | None
+) -> Engine:
+    blob = store.load()
+    silences = store.silences()
+    if blob is None:
+        log.info("alerting_state_fresh")
+        return Engine(rules, devices, network, silences)
+    engine = Engine.restore(blob, rules, devices, network, silences)
+    log.info("alerting_state_restored", state_bytes=len(blob))
+    return engine
