@@ -8,18 +8,20 @@ the nearest gauges of a manhole near a district's edge may stand across it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import structlog
 
+from alerting._checkpoint import StateStore
 from alerting._consumer import Backoff, MqttConsumer, Subscription
 from alerting._consumer_route import Router
 from alerting._engine import Engine
+from alerting._hygiene import Silence
 from alerting._metrics import PromMetrics
 from alerting._network import Network, load_network, network_from_registry
 from alerting._rules import RuleSet, default_rules_dir, load_rules
 from alerting._service import AlertingService
 from alerting._settings import AlertingSection, AlertingSettings
-from alerting._store import AlertStore
 from telemetry_core.clock import Clock, SystemClock
 from telemetry_core.errors import ConfigError
 from telemetry_core.kinds import DeviceKind
@@ -31,6 +33,22 @@ log = structlog.get_logger()
 CONSUMED_CHANNELS = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS)
 SHARED_KINDS = frozenset(k for k in DeviceKind if k.value == "rain")
 """Kinds whose telemetry every instance reads, whatever its partition (context, not alerts)."""
+
+
+class Store(StateStore, Protocol):
+    """The state store as the service needs it: checkpoints and maintenance silences."""
+
+    def silences(self) -> Sequence[Silence]:
+        """The silences in force or to come."""
+        ...
+
+
+def open_store(url: str) -> Store:
+    """The engine's SQLAlchemy store at ``url`` (SQLite or PostgreSQL)."""
+    from alerting._store import AlertStore
+
+    store: Store = AlertStore(url)
+    return store
 
 
 def load_fleet(settings: AlertingSettings) -> Registry:
@@ -81,7 +99,7 @@ def build_service(
     settings: AlertingSettings,
     registry: Registry,
     *,
-    store: AlertStore | None = None,
+    store: Store | None = None,
     clock: Clock | None = None,
 ) -> AlertingService:
     """An alerting service wired from ``settings``, carrying on from the stored checkpoint."""
@@ -89,7 +107,7 @@ def build_service(
     rules = rules_of(section)
     mine = partition_devices(registry, section.districts)
     network = network_of(section, registry)
-    store = store or AlertStore(section.state_url)
+    store = store or open_store(section.state_url)
     engine = _engine(store, rules, mine, network)
     router = Router(
         engine, registry, section.districts, max_payload_bytes=section.max_payload_bytes,
@@ -119,9 +137,7 @@ def build_service(
     )  # fmt: skip
 
 
-def _engine(
-    store: AlertStore, rules: RuleSet, devices: Registry, network: Network | None
-) -> Engine:
+def _engine(store: Store, rules: RuleSet, devices: Registry, network: Network | None) -> Engine:
     blob = store.load()
     silences = store.silences()
     if blob is None:
