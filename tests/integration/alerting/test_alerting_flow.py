@@ -54,7 +54,8 @@ def test_a_crossing_is_published_at_once_and_lands_in_influxdb_through_the_inges
             "red",
             t0 + MIN_MS,
         )
-        assert transition.notify and not transition.historical
+        assert transition.notify
+        assert not transition.historical
         wait_until(lambda: influxdb.count("alert_events", influx_db) >= 1, timeout_s=60)
         rows = influxdb.query("SELECT last(tier), tier_rank FROM alert_state GROUP BY device_id",
                               influx_db)["results"][0]["series"]  # fmt: skip
