@@ -331,6 +331,7 @@ class MqttConsumer:
             self._pending_subacks -= 1
             if self._pending_subacks <= 0:
                 self.subscribed.set()
+                log.info("mqtt_subscribed", filters=len(self._subscriptions))
         except Exception:
             self.callback_errors += 1
             log.exception("mqtt_on_subscribe_failed")
