@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from telemetry_core.alerting_wire import AlertingStats
 from telemetry_core.errors import RejectReason
 
-ENGINE_ERROR = "engine_error"
+INTERNAL_ERROR = "internal_error"
 """The dead-letter reason of a message whose evaluation raised (the engine's own bug or a
 state the engine could not handle): that one message is set aside, the stream goes on."""
 
@@ -93,7 +93,7 @@ class PromMetrics:
         self.state_bytes = Gauge(
             "xiuhua_alerting_state_bytes", "Size of the last checkpoint", registry=r
         )
-        for reason in (*RejectReason, ENGINE_ERROR):
+        for reason in (*RejectReason, INTERNAL_ERROR):
             self.rejected.labels(reason=str(reason))
         for tier in ("none", "blue", "yellow", "orange", "red"):
             self.transitions.labels(tier=tier)

@@ -25,7 +25,7 @@ from alerting._checkpoint import AckLedger, Checkpointer, Sealed, StateStore
 from alerting._consumer import RECONNECTED, Backoff, PublishLedger
 from alerting._consumer_deadletter import dead_letter, topic_text
 from alerting._consumer_route import Router
-from alerting._metrics import ENGINE_ERROR, AlertingCounters, PromMetrics
+from alerting._metrics import INTERNAL_ERROR, AlertingCounters, PromMetrics
 from telemetry_core.alerting_wire import alerting_stats_topic
 from telemetry_core.clock import Clock
 from telemetry_core.errors import RejectedMessage
@@ -237,7 +237,7 @@ class AlertingService:
             log.warning("message_failed", topic=topic[:256], error_type=type(exc).__name__,
                         error=str(exc)[:300])  # fmt: skip
             detail = f"{type(exc).__name__}: {exc}"
-            self._dead_letter(topic, msg.payload, ENGINE_ERROR, detail, now_ms)
+            self._dead_letter(topic, msg.payload, INTERNAL_ERROR, detail, now_ms)
         else:
             self.counters.evaluated += 1
             self._metrics.evaluated.inc()

@@ -134,7 +134,7 @@ def test_an_engine_exception_sets_only_that_message_aside() -> None:
     second = rig.send(TOPIC, reading(2.5, NOW_MS + 1000))
     rig.checkpoint()
     [letter] = rig.dead_letters()
-    assert letter["reason"] == "engine_error"
+    assert letter["reason"] == "internal_error"
     assert "ZeroDivisionError" in str(letter["detail"])
     assert rig.source.acked_mids() == [first, second]
     assert rig.service.counters.rejected == 1
