@@ -49,6 +49,7 @@ class Runtime:
     feeds: list[tuple[str, Extractor]] = field(default_factory=list)
     node_feeds: list[tuple[str, Extractor]] = field(default_factory=list)
     prediction: Prediction | None = None
+    gauge: bool = False
 
     def track(self, metric: str, fn: Extractor) -> None:
         """Keep a history of ``metric`` (for fits), fed once per reading."""

@@ -15,6 +15,7 @@ from typing import Final
 from alerting._conditions import HISTORY_POINTS, Runtime, World
 from alerting._derived import extractor
 from alerting._evaluate import (
+    CompiledTier,
     Evaluator,
     MissedCollectionEvaluator,
     RangeEvaluator,
@@ -22,6 +23,7 @@ from alerting._evaluate import (
     compile_threshold,
     level_of,
 )
+from alerting._gates import Gate, evaluator_gates, merge_gates
 from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
 from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
 from alerting._network import Network, network_from_registry
@@ -48,7 +50,10 @@ GAUGES_PER_DEVICE: Final = 4
 class _Device:
     """One device's compiled evaluators, health rules and runtime."""
 
-    __slots__ = ("device", "evaluators", "last_seen", "last_ts", "offline", "rt", "silent")
+    __slots__ = (
+        "awake", "device", "evaluators", "last_seen", "last_ts", "merged", "offline", "plan",
+        "rt", "silent", "silent_raised", "ungated",
+    )  # fmt: skip
 
     def __init__(self, device: Device, rt: Runtime) -> None:
         self.device = device
@@ -58,6 +63,11 @@ class _Device:
         self.offline: list[Evaluator] = []
         self.last_seen = UNSET
         self.last_ts = UNSET
+        self.silent_raised = False
+        self.plan: list[tuple[Evaluator, tuple[Gate, ...] | None]] = []
+        self.ungated: list[tuple[Evaluator, tuple[Gate, ...] | None]] = []
+        self.merged: tuple[Gate, ...] = ()
+        self.awake: set[Evaluator] = set()
 
 
 class Engine:
@@ -77,6 +87,7 @@ class Engine:
         self.silences: list[Silence] = list(silences or ())
         self.incidents = IncidentTracker(self.network) if self.network is not None else None
         self._states: dict[str, RuleState] = {}
+        self._tier_cache: dict[str, list[CompiledTier]] = {}
         self._devices: dict[str, _Device] = {}
         self._start_ms = UNSET
         self._watermark_ms = UNSET
@@ -99,6 +110,11 @@ class Engine:
                 continue
             target = {"silent": ctx.silent, "offline": ctx.offline}.get(rule.rule.type)
             (target if target is not None else ctx.evaluators).append(ev)
+        ctx.plan = [(ev, evaluator_gates(ev, device)) for ev in ctx.evaluators]
+        ctx.ungated = [(ev, g) for ev, g in ctx.plan if g is None]
+        ctx.merged = merge_gates([g for _, g in ctx.plan if g is not None])
+        ctx.awake = {ev for ev, g in ctx.plan if g is not None}
+        ctx.rt.gauge = device.device_id in self._gauges or device.kind.value == "rain"
         if node is not None and device.kind.value == "drain":
             for metric in sorted(neighbour_metrics | {"fill_ratio"}):
                 fn = extractor("drain", metric, device)
@@ -113,7 +129,7 @@ class Engine:
         kind = rule.rule.type
         ev: Evaluator | None
         if kind == "threshold":
-            ev = compile_threshold(rule, state, ctx.rt)
+            ev = compile_threshold(rule, state, ctx.rt, self._tier_cache)
         elif kind == "stuck":
             ev = StuckEvaluator(rule, state, device_id)
         elif kind == "out_of_range":
@@ -128,26 +144,60 @@ class Engine:
 
     # -- input ----------------------------------------------------------------------------------
 
-    def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:
+    def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:  # noqa: PLR0912 - the hot path, inlined on purpose
         """Evaluate one batch of readings; the transitions it causes (usually none)."""
         ctx = self._devices.get(msg.device_id)
+        ts = msg.ts
+        if ctx is None or ts <= ctx.last_ts:
+            return self._unevaluated(ctx, msg)
+        self._watermark_ms = max(self._watermark_ms, ts)
+        if ts < self._start_ms or self._start_ms == UNSET:
+            self._start_ms = ts
+        out: list[AlertTransition] | None = None
+        ctx.last_seen = ctx.last_ts = ts
+        if ctx.silent_raised:
+            out = self._heard(ctx, ts, msg.historical)
+        readings, rt = msg.readings, ctx.rt
+        if rt.feeds or rt.node_feeds or rt.gauge:
+            self._feed(rt, ts / 1000.0, readings)
+        quality = msg.quality
+        plan = ctx.plan
+        if not ctx.awake and not quality:
+            for m, lo, hi in ctx.merged:
+                v = readings.get(m)
+                if v is not None and not lo < v < hi:
+                    break
+            else:
+                plan = ctx.ungated  # every gated evaluator idle, every value inside its gates
+        for ev, gates in plan:
+            if ev.idle and gates is not None:
+                for m, lo, hi in gates:
+                    v = readings.get(m)
+                    if v is not None and not lo < v < hi:
+                        break
+                else:
+                    continue  # idle, and no tier can raise on these values
+            if ev.update(ts, readings, quality, rt):
+                out = out if out is not None else []
+                self._transition(ctx, ev, ts, msg.historical, out)
+            if gates is not None:
+                (ctx.awake.discard if ev.idle else ctx.awake.add)(ev)
+        return out or _NONE
+
+    def _unevaluated(self, ctx: _Device | None, msg: Telemetry) -> list[AlertTransition]:
+        """A reading of an unknown device (rain kept if it is a gauge of the network), or a
+        duplicate or late one: it shows the device alive but cannot rewrite the past."""
         if ctx is None:
             if msg.device_id in self._gauges:
                 self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
             return _NONE
-        ts = msg.ts
-        self._watermark_ms = max(self._watermark_ms, ts)
-        if self._start_ms == UNSET or ts < self._start_ms:
-            self._start_ms = ts
-        out: list[AlertTransition] | None = None
-        if ctx.silent:
-            out = self._heard(ctx, ts, msg.historical)
-        if ts <= ctx.last_ts:
-            return out or _NONE  # a duplicate or a late reading: it cannot rewrite the past
-        ctx.last_ts = ts
-        readings, rt, t = msg.readings, ctx.rt, ts / 1000.0
-        if msg.device_id in self._gauges:
-            self._rain(msg.device_id, t, readings)
+        if ctx.silent_raised:
+            return self._heard(ctx, msg.ts, msg.historical) or _NONE
+        return _NONE
+
+    def _feed(self, rt: Runtime, t: float, readings: Mapping[str, float]) -> None:
+        if rt.gauge:
+            self._rain(rt.device.device_id, t, readings)
         for metric, fn in rt.feeds:
             v = fn(readings)
             if v is not None:
@@ -156,12 +206,6 @@ class Engine:
             v = fn(readings)
             if v is not None:
                 self.world.node_values.setdefault(rt.node or "", {})[metric] = (t, v)
-        quality = msg.quality
-        for ev in ctx.evaluators:
-            if ev.update(ts, readings, quality, rt):
-                out = out if out is not None else []
-                self._transition(ctx, ev, ts, msg.historical, out)
-        return out or _NONE
 
     def _rain(self, gauge: str, t: float, readings: Mapping[str, float]) -> None:
         mmh = readings.get("rain_mmh")
@@ -170,6 +214,7 @@ class Engine:
 
     def _heard(self, ctx: _Device, ts: int, historical: bool) -> list[AlertTransition] | None:
         ctx.last_seen = max(ctx.last_seen, ts)
+        ctx.silent_raised = False
         out: list[AlertTransition] = []
         for ev in ctx.silent:
             if ev.state.target and ev._set_target(0, "heard from again"):
@@ -222,6 +267,7 @@ class Engine:
             gap = (now - since) / 60_000
             if ev._set_target(level_of(ev.rule.rule.tier), f"{what} for {gap:.0f} min"):
                 ev.state.value = gap
+                ctx.silent_raised = True
                 self._transition(ctx, ev, now, False, out)
 
     def _reminders(self, now: int, out: list[AlertTransition]) -> None:
@@ -395,6 +441,7 @@ class Engine:
                     _copy_state(saved, ev.state)
             device_id = ctx.device.device_id
             ctx.last_seen = snap.last_seen.get(device_id, UNSET)
+            ctx.silent_raised = any(ev.state.target for ev in ctx.silent)
             ctx.last_ts = snap.last_ts.get(device_id, UNSET)
             for metric, points in snap.history.get(device_id, {}).items():
                 if metric in ctx.rt.history:

@@ -18,6 +18,7 @@ from typing import Final
 
 from alerting._conditions import CondFn, Runtime, compile_condition
 from alerting._derived import DERIVED, Extractor, extractor, raw_metrics
+from alerting._model import Condition
 from alerting._rules import TIER_ORDER, LoadedRule
 from alerting._state import UNSET, RuleState
 
@@ -51,13 +52,16 @@ class CompiledTier:
 class Evaluator:
     """Base: the rule, its state, and what the last update saw."""
 
-    __slots__ = ("key", "reason", "rule", "state")
+    __slots__ = ("idle", "key", "reason", "rule", "state")
 
     def __init__(self, rule: LoadedRule, state: RuleState, device_id: str) -> None:
         self.rule = rule
         self.state = state
         self.key = f"{device_id}\x1f{rule.name}"
         self.reason = ""
+        # While idle (nothing latched or counted) the engine may skip readings that its gates
+        # (``_gates.py``) say cannot raise any tier. False until the first update decides.
+        self.idle = False
 
     def update(
         self, ts: int, readings: Mapping[str, float], quality: Mapping[str, str] | None,
@@ -121,6 +125,9 @@ class ThresholdEvaluator(Evaluator):
             if st.latched[i]:
                 target = self.tiers[i].level
                 break
+        self.idle = target == 0 and not any(st.counts) and all(x == UNSET for x in st.since)
+        if target == st.target:
+            return False
         return self._set_target(target, self._why(target, v, rt))
 
     def _counted(self, i: int, tier: CompiledTier, ts: int) -> bool:
@@ -171,36 +178,47 @@ class ThresholdEvaluator(Evaluator):
 
 
 class StuckEvaluator(Evaluator):
-    """A watched metric repeating the very same value ``readings`` times in a row."""
+    """A watched metric repeating the very same value ``readings`` times in a row (or flagged
+    ``stuck`` by the edge). ``state.aux`` holds the last values, then the repeat counts."""
 
-    __slots__ = ("level", "metrics")
+    __slots__ = ("indexed", "level", "n", "need")
 
     def __init__(self, rule: LoadedRule, state: RuleState, device_id: str) -> None:
         super().__init__(rule, state, device_id)
-        self.metrics = tuple(rule.rule.metrics)
+        self.indexed = tuple(enumerate(rule.rule.metrics))
+        self.n = len(self.indexed)
+        self.need = float(rule.rule.readings)
         self.level = level_of(rule.rule.tier)
-        if len(state.aux) != 2 * len(self.metrics):
-            state.aux = [float("nan"), 0.0] * len(self.metrics)
+        if len(state.aux) != 2 * self.n:
+            state.aux = [float("nan")] * self.n + [0.0] * self.n
 
     def update(
         self, ts: int, readings: Mapping[str, float], quality: Mapping[str, str] | None,
         rt: Runtime,
     ) -> bool:  # fmt: skip
-        aux, need, worst = self.state.aux, float(self.rule.rule.readings), ""
-        for k, m in enumerate(self.metrics):
+        aux, n, need = self.state.aux, self.n, self.need
+        worst, seen = "", False
+        for k, m in self.indexed:
             v = readings.get(m)
             if v is None:
                 continue
-            flagged = quality is not None and quality.get(m) == "stuck"
-            aux[2 * k + 1] = need if flagged else (aux[2 * k + 1] + 1 if v == aux[2 * k] else 1.0)
-            aux[2 * k] = v
-            if aux[2 * k + 1] >= need:
+            seen = True
+            if v == aux[k]:
+                aux[n + k] += 1.0
+            else:
+                aux[k], aux[n + k] = v, 1.0
+            if quality and quality.get(m) == "stuck":
+                aux[n + k] = need
+            if aux[n + k] >= need:
                 worst = m
-        if not any(m in readings for m in self.metrics):
+        if not seen:
             return False
-        self.state.value = max(aux[1::2], default=0.0)
+        target = self.level if worst else 0
+        if target == self.state.target:
+            return False
+        self.state.value = max(aux[n:])
         reason = f"{worst} stuck at {readings[worst]:.6g}" if worst else "sensor moving again"
-        return self._set_target(self.level if worst else 0, reason)
+        return self._set_target(target, reason)
 
 
 class RangeEvaluator(Evaluator):
@@ -224,57 +242,97 @@ class RangeEvaluator(Evaluator):
             if v is None:
                 continue
             seen = True
-            flagged = quality is not None and quality.get(m) == "out_of_range"
-            if flagged or not low <= v <= high:
-                bad = f"{m} = {v:.6g} outside {low:g}..{high:g}"
-                self.state.value = v
+            if v < low or v > high or (quality and quality.get(m) == "out_of_range"):
+                bad = m
         if not seen:
             return False
-        return self._set_target(self.level if bad else 0, bad or "readings in range again")
+        target = self.level if bad else 0
+        self.idle = target == 0
+        if target == self.state.target:
+            return False
+        if bad:
+            self.state.value = readings[bad]
+            return self._set_target(target, f"{bad} = {readings[bad]:.6g} outside its range")
+        return self._set_target(0, "readings in range again")
 
 
 class MissedCollectionEvaluator(Evaluator):
-    """A bin still full ``grace`` after a collection hour: nobody emptied it."""
+    """A bin still full ``grace`` after a collection hour: nobody emptied it.
 
-    __slots__ = ("categories", "level")
+    ``state.aux`` holds the local start of the current collection window, then per category the
+    lowest fill seen since it began."""
+
+    __slots__ = ("categories", "level", "window_end_s")
 
     def __init__(self, rule: LoadedRule, state: RuleState, device_id: str) -> None:
         super().__init__(rule, state, device_id)
         self.categories = tuple(m for m in raw_metrics("garbage") if m.startswith("fill_"))
         self.level = level_of(rule.rule.tier)
+        self.window_end_s = -1.0
         if len(state.aux) != 1 + len(self.categories):
             state.aux = [-1.0] + [0.0] * len(self.categories)
+
+    def _window(self, local_s: float) -> tuple[float, float]:
+        hours = sorted(self.rule.rule.missed.hours)
+        day0, tod = local_s - local_s % 86_400, local_s % 86_400
+        past = [h for h in hours if h * 3600 <= tod]
+        start = day0 + past[-1] * 3600 if past else day0 - 86_400 + hours[-1] * 3600
+        later = [h for h in hours if h * 3600 > tod]
+        end = day0 + later[0] * 3600 if later else day0 + 86_400 + hours[0] * 3600
+        return start, end
 
     def update(
         self, ts: int, readings: Mapping[str, float], quality: Mapping[str, str] | None,
         rt: Runtime,
     ) -> bool:  # fmt: skip
-        spec, aux = self.rule.rule.missed, self.state.aux
+        spec, aux, cats = self.rule.rule.missed, self.state.aux, self.categories
         local_s = ts / 1000.0 + LOCAL_OFFSET_S
-        day0, tod = local_s - local_s % 86_400, local_s % 86_400
-        past = [h for h in sorted(spec.hours) if h * 3600 <= tod]
-        start = day0 + past[-1] * 3600 if past else day0 - 86_400 + max(spec.hours) * 3600
-        fills = [readings.get(c) for c in self.categories]
-        if start != aux[0]:
-            aux[0] = start
-            aux[1:] = [f if f is not None else 0.0 for f in fills]
-        for k, f in enumerate(fills):
-            if f is not None:
-                aux[1 + k] = min(aux[1 + k], f)
-        if local_s - start < spec.grace:
+        if not aux[0] <= local_s < self.window_end_s:
+            start, self.window_end_s = self._window(local_s)
+            if start != aux[0]:
+                aux[0] = start
+                aux[1:] = [readings.get(c, 0.0) for c in cats]
+        for k, c in enumerate(cats, 1):
+            f = readings.get(c)
+            if f is not None and f < aux[k]:
+                aux[k] = f
+        if local_s - aux[0] < spec.grace:
             return False
-        full = [c for k, c in enumerate(self.categories) if aux[1 + k] > spec.above_pct]
-        self.state.value = max(aux[1:], default=0.0)
-        reason = f"not collected: {', '.join(full)}" if full else "collected"
-        return self._set_target(self.level if full else 0, reason)
+        full = [c for k, c in enumerate(cats, 1) if aux[k] > spec.above_pct]
+        target = self.level if full else 0
+        if target == self.state.target:
+            return False
+        self.state.value = max(aux[1:])
+        why = f"not collected: {', '.join(full)}" if full else "collected"
+        return self._set_target(target, why)
 
 
-def compile_threshold(rule: LoadedRule, state: RuleState, rt: Runtime) -> ThresholdEvaluator | None:
-    """The evaluator of a threshold rule for one device; ``None`` if the device lacks inputs."""
+def _static(cond: Condition | None, kind: str) -> bool:
+    """Whether a compiled condition is the same for every device (shareable)."""
+    if cond is None:
+        return True
+    if cond.predict or cond.rate or cond.rain or cond.downstream or cond.upstream:
+        return False
+    if cond.metric is not None and cond.metric in DERIVED.get(kind, {}):
+        return False
+    return all(_static(c, kind) for c in (*cond.all, *cond.any))
+
+
+def compile_threshold(
+    rule: LoadedRule, state: RuleState, rt: Runtime, cache: dict[str, list[CompiledTier]]
+) -> ThresholdEvaluator | None:
+    """The evaluator of a threshold rule for one device; ``None`` if the device lacks inputs.
+
+    Tiers whose conditions look only at this reading's values are compiled once per rule and
+    shared through ``cache``; the others (fits, rain, neighbours) are compiled per device.
+    """
     r = rule.rule
     extract = extractor(rule.kind, r.metric, rt.device) if r.metric else None
     if extract is None or r.metric is None:
         return None
+    shared = all(_static(t.raise_, rule.kind) and _static(t.clear, rule.kind) for t in r.tiers)
+    if shared and rule.name in cache:
+        return ThresholdEvaluator(rule, state, rt, extract, cache[rule.name])
     tiers = []
     for tier in r.tiers:
         raise_fn = compile_condition(tier.raise_, r.metric, rule.kind, rt)
@@ -285,4 +343,6 @@ def compile_threshold(rule: LoadedRule, state: RuleState, rt: Runtime) -> Thresh
             level_of(tier.tier), raise_fn, clear_fn, int((tier.for_s or 0) * 1000),
             tier.count or 0, int(tier.clear_for * 1000), int(tier.dwell * 1000), tier.reason,
         ))  # fmt: skip
+    if shared:
+        cache[rule.name] = tiers
     return ThresholdEvaluator(rule, state, rt, extract, tiers)
