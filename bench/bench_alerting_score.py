@@ -37,8 +37,10 @@ def _line(name: str, scored: ScoredRule) -> str:
     if sc is None:
         return f"{name}: no score (no overflow events or warnings)"
     lead = "-" if sc.median_lead_s is None else f"{sc.median_lead_s / 60:.1f} min"
-    return (f"{name:16} precision {sc.precision:.3f}  recall {sc.recall:.3f}  median lead {lead}"
-            f"  ({sc.events} overflow events, {sc.warnings} warnings, {sc.true_warnings} true)")  # fmt: skip
+    return (
+        f"{name:16} precision {sc.precision:.3f}  recall {sc.recall:.3f}  median lead {lead}"
+        f"  ({sc.events} overflow events, {sc.warnings} warnings, {sc.true_warnings} true)"
+    )
 
 
 def main() -> None:
@@ -54,21 +56,33 @@ def main() -> None:
         out = Path(tmp_name)
         began = time.monotonic()
         scenario = load_scenario("typhoon_rainstorm")
-        run_to_files(fleet, scenario, seed=1, start_s=START_S,
-                     duration_s=scenario.duration_h * 3600.0, out_dir=out)  # fmt: skip
+        run_to_files(
+            fleet,
+            scenario,
+            seed=1,
+            start_s=START_S,
+            duration_s=scenario.duration_h * 3600.0,
+            out_dir=out,
+        )
         sim_s = time.monotonic() - began
         network_path = out / "network.json"
         network = load_network(network_path) if network_path.is_file() else None
         registry = Registry(fleet)
         result = run_backtest(
-            load_rules(default_rules_dir()), registry, network, sim_dir_items(out, registry),
-            truth=load_truth_events(out / "truth_events.jsonl"), horizon_s=3600.0,
-        )  # fmt: skip
+            load_rules(default_rules_dir()),
+            registry,
+            network,
+            sim_dir_items(out, registry),
+            truth=load_truth_events(out / "truth_events.jsonl"),
+            horizon_s=3600.0,
+        )
     rules = {r.summary.rule: r for r in result.rules}
     base = {r.summary.rule: r for r in result.baseline}
-    print(f"typhoon_rainstorm, {args.devices} drain nodes in {args.district}, network file "
-          f"{'yes' if network else 'no (registry only: no neighbours)'}; simulated in {sim_s:.0f} s, "
-          f"replayed {result.replay.messages:,} readings in {result.replay.wall_s:.0f} s")  # fmt: skip
+    print(
+        f"typhoon_rainstorm, {args.devices} drain nodes in {args.district}, network file "
+        f"{'yes' if network else 'no (registry only: no neighbours)'}; simulated in {sim_s:.0f} s, "
+        f"replayed {result.replay.messages:,} readings in {result.replay.wall_s:.0f} s"
+    )
     print(_line("drain.overflow", rules["drain.overflow"]))
     print(_line("baseline fill70", base["baseline.fill70"]))
     ours, theirs = rules["drain.overflow"].score, base["baseline.fill70"].score

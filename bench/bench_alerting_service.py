@@ -61,12 +61,21 @@ def free_port() -> int:
 def reading(device: Device, seq: int, ts_ms: int, fill: float, rng: random.Random) -> bytes:
     """A plausible drain reading (jittered, so no stuck-sensor rule fires)."""
     diameter = float(device.attributes.get("pipe_diameter_m", 0.6))
-    readings = {"level_m": fill * diameter, "fill_ratio": fill,
-                "flow_m3s": 0.01 + rng.random() * 0.01, "velocity_ms": 0.3 + rng.random() * 0.1,
-                "cod_mgl": 250 + rng.random() * 50, "nh3n_mgl": 20 + rng.random() * 5,
-                "battery_v": 3.6 + rng.random() * 0.05, "rssi_dbm": -80 - rng.random() * 5}  # fmt: skip
-    return encode(Telemetry(v=1, device_id=device.device_id, ts=ts_ms, seq=seq, boot_id="bench",
-                            readings=readings))  # fmt: skip
+    readings = {
+        "level_m": fill * diameter,
+        "fill_ratio": fill,
+        "flow_m3s": 0.01 + rng.random() * 0.01,
+        "velocity_ms": 0.3 + rng.random() * 0.1,
+        "cod_mgl": 250 + rng.random() * 50,
+        "nh3n_mgl": 20 + rng.random() * 5,
+        "battery_v": 3.6 + rng.random() * 0.05,
+        "rssi_dbm": -80 - rng.random() * 5,
+    }
+    return encode(
+        Telemetry(
+            v=1, device_id=device.device_id, ts=ts_ms, seq=seq, boot_id="bench", readings=readings
+        )
+    )
 
 
 def topic_of(device: Device) -> str:
@@ -140,21 +149,34 @@ def start_alerting(tmp: Path, broker: Mosquitto, fleet: Path) -> Process:
     )
     code = "from xiuhua.commands.alerting import app; app()"
     log = (tmp / "alerting.log").open("ab")
-    child = subprocess.Popen([sys.executable, "-c", code, "--config", str(config)],
-                             stdout=log, stderr=log)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, "--config", str(config)], stdout=log, stderr=log
+    )
     return Process(child, port, "xiuhua_alerting_evaluated_total")
 
 
 def start_ingester(tmp: Path, broker: Mosquitto, influx: InfluxDB, fleet: Path) -> Process:
     port = free_port()
     influx.create_database("bench")
-    config = ingest_config(tmp / "ingest.toml", fleet, broker.url, influx.url, "bench",
-                           metrics_port=port, shared_subscription=False,
-                           watch_broker_drops=False, stats_interval_s=5.0)  # fmt: skip
-    return Process(ingest_subprocess(config, tmp / "ingest.log"), port, "xiuhua_ingest_written_total")
+    config = ingest_config(
+        tmp / "ingest.toml",
+        fleet,
+        broker.url,
+        influx.url,
+        "bench",
+        metrics_port=port,
+        shared_subscription=False,
+        watch_broker_drops=False,
+        stats_interval_s=5.0,
+    )
+    return Process(
+        ingest_subprocess(config, tmp / "ingest.log"), port, "xiuhua_ingest_written_total"
+    )
 
 
-def warm_up(pub: BlastPublisher, fleet: list[Device], procs: list[Process], rng: random.Random) -> int:
+def warm_up(
+    pub: BlastPublisher, fleet: list[Device], procs: list[Process], rng: random.Random
+) -> int:
     """Publish one reading per device (they all start at normal) until both processes took it."""
     now_ms = int(time.time() * 1000) - 60_000
     msgs = [(topic_of(d), reading(d, 0, now_ms, 0.3, rng)) for d in fleet]
@@ -163,8 +185,15 @@ def warm_up(pub: BlastPublisher, fleet: list[Device], procs: list[Process], rng:
     return len(msgs)
 
 
-def paced(pub: BlastPublisher, fleet: list[Device], rate: int, seconds: int, first: int,
-          rng: random.Random) -> tuple[dict[tuple[str, int], float], int]:  # fmt: skip
+def paced(
+    pub: BlastPublisher,
+    fleet: list[Device],
+    *,
+    rate: int,
+    seconds: int,
+    first: int,
+    rng: random.Random,
+) -> tuple[dict[tuple[str, int], float], int]:
     """Publish ``rate`` readings a second; the publish time of each crossing's second reading."""
     crossing = set(rng.sample(range(len(fleet)), min(len(fleet), rate * seconds // 50)))
     published: dict[tuple[str, int], float] = {}
@@ -179,7 +208,9 @@ def paced(pub: BlastPublisher, fleet: list[Device], rate: int, seconds: int, fir
         for i in range(sent, sent + due):
             k, rnd = i % len(fleet), 1 + i // len(fleet)
             hot = k in crossing and rnd in (2, 3)
-            msgs.append((topic_of(fleet[k]), reading(fleet[k], seq + rnd, now_ms, 1.2 if hot else 0.3, rng)))
+            msgs.append(
+                (topic_of(fleet[k]), reading(fleet[k], seq + rnd, now_ms, 1.2 if hot else 0.3, rng))
+            )
             if k in crossing and rnd == 3:
                 marks.append((fleet[k].device_id, now_ms))
         at = time.time()
@@ -205,28 +236,41 @@ def main() -> None:
         fleet = make_fleet(None, DeviceKind.DRAIN, DEVICES, seed=1)
         write_registry_csv(fleet, tmp / "fleet.csv")
         with Mosquitto(tmp / "mosquitto") as broker, InfluxDB(tmp / "influx") as influx:
-            run(tmp, broker, influx, fleet, args, rng)
+            run(tmp, broker, influx, fleet, args=args, rng=rng)
 
 
-def run(tmp: Path, broker: Mosquitto, influx: InfluxDB, fleet: list[Device],
-        args: argparse.Namespace, rng: random.Random) -> None:  # fmt: skip
+def run(
+    tmp: Path,
+    broker: Mosquitto,
+    influx: InfluxDB,
+    fleet: list[Device],
+    *,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> None:
     alerting = start_alerting(tmp, broker, tmp / "fleet.csv")
     ingester = start_ingester(tmp, broker, influx, tmp / "fleet.csv")
     watcher = Watcher(broker)
     pub = BlastPublisher(broker.host, broker.port, "bench-alerting-pub")
     try:
         first = warm_up(pub, fleet, [alerting, ingester], rng)
-        published, sent = paced(pub, fleet, args.rate, args.seconds, first, rng)
+        published, sent = paced(
+            pub, fleet, rate=args.rate, seconds=args.seconds, first=first, rng=rng
+        )
         wait_until(lambda: len(watcher.arrived) >= len(published), timeout_s=120, interval_s=0.05)
         lat = np.array([(watcher.arrived[k] - t) * 1000 for k, t in published.items()])
         p50, p99 = np.percentile(lat, [50, 99])
-        print(f"latency reading publish -> transition received at {args.rate:,}/s for "
-              f"{args.seconds} s ({sent:,} readings, {len(lat)} transitions timed): "
-              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat.max():.1f} ms")  # fmt: skip
-        blast(pub, fleet, alerting, ingester, args.n, first + sent, rng)
+        print(
+            f"latency reading publish -> transition received at {args.rate:,}/s for "
+            f"{args.seconds} s ({sent:,} readings, {len(lat)} transitions timed): "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat.max():.1f} ms"
+        )
+        blast(pub, fleet, alerting, ingester, n=args.n, first=first + sent, rng=rng)
         rss = alerting.peak_rss_mb()
-        print(f"alerting peak RSS {rss:.0f} MB ({rss * 1024 / DEVICES:.1f} KiB per device, "
-              "default rule set, Python, paho and SQLAlchemy included)")
+        print(
+            f"alerting peak RSS {rss:.0f} MB ({rss * 1024 / DEVICES:.1f} KiB per device, "
+            "default rule set, Python, paho and SQLAlchemy included)"
+        )
     finally:
         pub.close()
         watcher.close()
@@ -234,12 +278,30 @@ def run(tmp: Path, broker: Mosquitto, influx: InfluxDB, fleet: list[Device],
         ingester.stop()
 
 
-def blast(pub: BlastPublisher, fleet: list[Device], alerting: Process, ingester: Process,
-          n: int, first: int, rng: random.Random) -> None:  # fmt: skip
+def blast(
+    pub: BlastPublisher,
+    fleet: list[Device],
+    alerting: Process,
+    ingester: Process,
+    *,
+    n: int,
+    first: int,
+    rng: random.Random,
+) -> None:
     base_ms = int(time.time() * 1000)
-    msgs = [(topic_of(fleet[i % len(fleet)]),
-             reading(fleet[i % len(fleet)], 1000 + i // len(fleet), base_ms + i // len(fleet) * 10,
-                     0.3, rng)) for i in range(n)]  # fmt: skip
+    msgs = [
+        (
+            topic_of(fleet[i % len(fleet)]),
+            reading(
+                fleet[i % len(fleet)],
+                1000 + i // len(fleet),
+                base_ms + i // len(fleet) * 10,
+                0.3,
+                rng,
+            ),
+        )
+        for i in range(n)
+    ]
     packets = publish_packets(msgs, first=first)
     a0, i0 = alerting.value(), ingester.value()
     began = time.monotonic()
@@ -256,8 +318,10 @@ def blast(pub: BlastPublisher, fleet: list[Device], alerting: Process, ingester:
     pub.send(packets)
     wait_until(both_done, timeout_s=900, interval_s=0.05)
     rate_a, rate_i = n / done["alerting"], n / done["ingest"]
-    print(f"highest rate, {n:,} readings unpaced: alerting {rate_a:,.0f}/s, ingester "
-          f"{rate_i:,.0f}/s in the same run: ratio {rate_a / rate_i:.2f}")
+    print(
+        f"highest rate, {n:,} readings unpaced: alerting {rate_a:,.0f}/s, ingester "
+        f"{rate_i:,.0f}/s in the same run: ratio {rate_a / rate_i:.2f}"
+    )
 
 
 if __name__ == "__main__":
