@@ -24,6 +24,7 @@ from typing import Protocol
 import structlog
 
 from alerting._consumer import Backoff
+from telemetry_core.schema import AlertTransition
 
 log = structlog.get_logger()
 
@@ -31,7 +32,7 @@ log = structlog.get_logger()
 class StateStore(Protocol):
     """Where checkpoints live (the engine's SQLAlchemy store; a fake in unit tests)."""
 
-    def checkpoint(self, state: bytes, transitions: Sequence[object]) -> None:
+    def checkpoint(self, state: bytes, transitions: Sequence[AlertTransition]) -> None:
         """Make ``state`` and the ``transitions`` since the previous checkpoint durable."""
 
     def load(self) -> bytes | None:
@@ -53,7 +54,7 @@ class Sealed:
     """A checkpoint to write and the acknowledgements it releases."""
 
     state: bytes
-    transitions: tuple[object, ...]
+    transitions: tuple[AlertTransition, ...]
     acks: tuple[tuple[int, list[int]], ...]
     """``(generation, packet ids)`` of the messages whose effects ``state`` holds."""
     publish_watermark: int
@@ -67,7 +68,7 @@ class AckLedger:
     """What the processor did since the last checkpoint it handed over (processor thread only)."""
 
     _acks: dict[int, list[int]] = field(default_factory=dict)
-    _transitions: list[object] = field(default_factory=list)
+    _transitions: list[AlertTransition] = field(default_factory=list)
     messages: int = 0
 
     def note_message(self, generation: int, mid: int, qos: int) -> None:
@@ -76,7 +77,7 @@ class AckLedger:
         if qos == 1:  # QoS 0 needs no ack; QoS 2 never comes (we subscribe at QoS 1)
             self._acks.setdefault(generation, []).append(mid)
 
-    def note_transitions(self, transitions: Sequence[object]) -> None:
+    def note_transitions(self, transitions: Sequence[AlertTransition]) -> None:
         """Transitions published since the last checkpoint, for the store's alert log."""
         self._transitions.extend(transitions)
 

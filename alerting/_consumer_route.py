@@ -15,7 +15,7 @@ from typing import Final, Protocol
 from telemetry_core.errors import RejectedMessage, RejectReason
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Registry
-from telemetry_core.schema import Event, Status, Telemetry, decode
+from telemetry_core.schema import AlertTransition, Event, Incident, Status, Telemetry, decode
 from telemetry_core.topics import Channel, Topic, parse_topic
 
 _MS_PER_S: Final = 1000
@@ -26,23 +26,23 @@ _ROUTE_CACHE_MAX: Final = 200_000
 class Engine(Protocol):
     """The engine as the service drives it (``alerting.Engine``)."""
 
-    def on_telemetry(self, topic: Topic, msg: Telemetry) -> Sequence[object]:
+    def on_telemetry(self, topic: Topic, msg: Telemetry) -> Sequence[AlertTransition]:
         """Evaluate a reading; the transitions it caused."""
         ...
 
-    def on_event(self, topic: Topic, msg: Event) -> Sequence[object]:
+    def on_event(self, topic: Topic, msg: Event) -> Sequence[AlertTransition]:
         """Take a device event; the transitions it caused."""
         ...
 
-    def on_status(self, topic: Topic, msg: Status) -> Sequence[object]:
+    def on_status(self, topic: Topic, msg: Status) -> Sequence[AlertTransition]:
         """Take a birth or last will; the transitions it caused."""
         ...
 
-    def tick(self, now_s: float) -> Sequence[object]:
+    def tick(self, now_s: float) -> Sequence[AlertTransition]:
         """Advance wall time (silent devices, silences that expire); the transitions."""
         ...
 
-    def incidents_changed(self) -> Sequence[object]:
+    def incidents_changed(self) -> Sequence[Incident]:
         """Incidents opened, updated or closed since the last call."""
         ...
 
@@ -83,7 +83,7 @@ class Router:
         """The engine this router feeds."""
         return self._engine
 
-    def handle(self, topic: str, payload: bytes, now_ms: int) -> Sequence[object]:
+    def handle(self, topic: str, payload: bytes, now_ms: int) -> Sequence[AlertTransition]:
         """Evaluate one message; its transitions, or ``RejectedMessage`` naming the reason."""
         parsed = self._topics.get(topic) or self._route(topic)
         channel = parsed.channel

@@ -29,7 +29,7 @@ from alerting._metrics import INTERNAL_ERROR, AlertingCounters, PromMetrics
 from telemetry_core.alerting_wire import alerting_stats_topic
 from telemetry_core.clock import Clock
 from telemetry_core.errors import RejectedMessage
-from telemetry_core.schema import AlertTransition, Incident
+from telemetry_core.schema import AlertTransition
 from telemetry_core.topics import alert_topic, incident_topic
 
 log = structlog.get_logger()
@@ -259,7 +259,7 @@ class AlertingService:
         )  # fmt: skip
         self._source.publish_later(self._deadletter_topic, record)
 
-    def _publish_transitions(self, transitions: Sequence[Any]) -> None:
+    def _publish_transitions(self, transitions: Sequence[AlertTransition]) -> None:
         for transition in transitions:
             self._source.publish_later(
                 alert_topic(transition.district, transition.device_id), _JSON.encode(transition)
@@ -271,7 +271,7 @@ class AlertingService:
         self._ledger.note_transitions(transitions)
 
     def _publish_incidents(self) -> None:
-        incidents: Sequence[Incident] = self._router.engine.incidents_changed()  # type: ignore[assignment]
+        incidents = self._router.engine.incidents_changed()
         for incident in incidents:
             self._source.publish_later(
                 incident_topic(incident.district, incident.id), _JSON.encode(incident)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from alerting import Silence
+from telemetry_core.schema import AlertTransition
 
 
 class SqliteStore:
@@ -19,7 +20,7 @@ class SqliteStore:
         self._db.commit()
         self._silences = list(silences)
 
-    def checkpoint(self, state: bytes, _transitions: Sequence[object]) -> None:
+    def checkpoint(self, state: bytes, _transitions: Sequence[AlertTransition]) -> None:
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO cp (id, state) VALUES (1, ?)", (state,))
 

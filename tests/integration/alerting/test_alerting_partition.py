@@ -29,9 +29,13 @@ def test_two_partitioned_instances_split_the_districts_and_one_down_delays_only_
     make_fleet(fleet)
     configs = {
         district: write_config(
-            tmp_path / f"{district}.toml", fleet, mosquitto.url, tmp_path / f"{district}.db",
-            instance=f"al-{district}", districts=(district,),
-        )  # fmt: skip
+            tmp_path / f"{district}.toml",
+            fleet,
+            mosquitto.url,
+            tmp_path / f"{district}.db",
+            instance=f"al-{district}",
+            districts=(district,),
+        )
         for district in ("jiaojiang", "huangyan")
     }
     collector = Collector(mosquitto.host, mosquitto.port)

@@ -140,10 +140,10 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.states: list[bytes] = []
-        self.transitions: list[object] = []
+        self.transitions: list[AlertTransition] = []
         self.fail = 0
 
-    def checkpoint(self, state: bytes, transitions: Sequence[object]) -> None:
+    def checkpoint(self, state: bytes, transitions: Sequence[AlertTransition]) -> None:
         if self.fail:
             self.fail -= 1
             raise OSError("database is locked")
