@@ -12,9 +12,12 @@ from alerting._fit import Trend, theil_sen
 from alerting._hygiene import Silence
 from alerting._network import Network, Node, load_network, network_from_dict
 from alerting._rules import LoadedRule, RuleSet, default_rules_dir, load_rules
+from alerting._store import ActiveAlert, AlertStore
 from alerting.errors import AlertingError, NetworkError, RuleError, StoreError
 
 __all__ = [
+    "ActiveAlert",
+    "AlertStore",
     "AlertingError",
     "Engine",
     "LoadedRule",

@@ -88,6 +88,8 @@ class Engine:
         self.incidents = IncidentTracker(self.network) if self.network is not None else None
         self._states: dict[str, RuleState] = {}
         self._tier_cache: dict[str, list[CompiledTier]] = {}
+        self._active: dict[str, tuple[_Device, Evaluator]] = {}
+        self._silent_watch: list[tuple[_Device, Evaluator, float]] = []
         self._devices: dict[str, _Device] = {}
         self._start_ms = UNSET
         self._watermark_ms = UNSET
@@ -95,7 +97,11 @@ class Engine:
         self._gauges = set(self.network.rain_gauges) if self.network is not None else set()
         neighbour_metrics = _neighbour_metrics(rules)
         for device in fleet:
-            self._devices[device.device_id] = self._compile(device, neighbour_metrics)
+            ctx = self._compile(device, neighbour_metrics)
+            self._devices[device.device_id] = ctx
+            for ev in ctx.silent:
+                limit_ms = ev.rule.rule.after_intervals * device.expected_interval_s * 1000
+                self._silent_watch.append((ctx, ev, limit_ms))
 
     # -- compilation --------------------------------------------------------------------------
 
@@ -251,34 +257,33 @@ class Engine:
             self._start_ms = now
         self._watermark_ms = max(self._watermark_ms, now)
         out: list[AlertTransition] = []
-        for ctx in self._devices.values():
-            for ev in ctx.silent:
-                self._check_silent(ctx, ev, now, out)
+        start = self._start_ms
+        for ctx, ev, limit_ms in self._silent_watch:
+            since = ctx.last_seen if ctx.last_seen != UNSET else start
+            if now - since > limit_ms and not ev.state.target:
+                self._raise_silent(ctx, ev, now, since, out)
         self._reminders(now, out)
         return out
 
-    def _check_silent(
-        self, ctx: _Device, ev: Evaluator, now: int, out: list[AlertTransition]
+    def _raise_silent(
+        self, ctx: _Device, ev: Evaluator, now: int, since: int, out: list[AlertTransition]
     ) -> None:
-        since = ctx.last_seen if ctx.last_seen != UNSET else self._start_ms
-        limit_ms = ev.rule.rule.after_intervals * ctx.device.expected_interval_s * 1000
-        if now - since > limit_ms and not ev.state.target:
-            what = "never heard from" if ctx.last_seen == UNSET else "silent"
-            gap = (now - since) / 60_000
-            if ev._set_target(level_of(ev.rule.rule.tier), f"{what} for {gap:.0f} min"):
-                ev.state.value = gap
-                ctx.silent_raised = True
-                self._transition(ctx, ev, now, False, out)
+        what = "never heard from" if ctx.last_seen == UNSET else "silent"
+        gap = (now - since) / 60_000
+        if ev._set_target(level_of(ev.rule.rule.tier), f"{what} for {gap:.0f} min"):
+            ev.state.value = gap
+            ctx.silent_raised = True
+            self._transition(ctx, ev, now, False, out)
 
     def _reminders(self, now: int, out: list[AlertTransition]) -> None:
-        for ctx in self._devices.values():
-            for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
-                st = ev.state
-                repeat_ms = ev.rule.rule.repeat * 1000
-                due = st.last_notify_ms != UNSET and now - st.last_notify_ms >= repeat_ms
-                if st.tier and due and repeat_ms > 0 and not st.flapping:
-                    out.append(self._message(ctx, ev, st.tier, now, notify=True, reason="reminder"))
-                    st.last_notify_ms = now
+        """A notified alert still standing after its rule's ``repeat`` is told again."""
+        for ctx, ev in list(self._active.values()):
+            st = ev.state
+            repeat_ms = ev.rule.rule.repeat * 1000
+            due = st.last_notify_ms != UNSET and now - st.last_notify_ms >= repeat_ms
+            if st.tier and due and repeat_ms > 0 and not st.flapping:
+                out.append(self._message(ctx, ev, st.tier, now, notify=True, reason="reminder"))
+                st.last_notify_ms = now
 
     # -- transitions ----------------------------------------------------------------------------
 
@@ -314,6 +319,9 @@ class Engine:
             st.last_notify_ms = ts
         if target == 0:
             st.alert_id, st.last_notify_ms = "", UNSET
+            self._active.pop(ev.key, None)
+        else:
+            self._active[ev.key] = (ctx, ev)
         out.append(msg)
 
     def _message(
@@ -442,6 +450,9 @@ class Engine:
             device_id = ctx.device.device_id
             ctx.last_seen = snap.last_seen.get(device_id, UNSET)
             ctx.silent_raised = any(ev.state.target for ev in ctx.silent)
+            for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
+                if ev.state.tier:
+                    self._active[ev.key] = (ctx, ev)
             ctx.last_ts = snap.last_ts.get(device_id, UNSET)
             for metric, points in snap.history.get(device_id, {}).items():
                 if metric in ctx.rt.history:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages Xiuhua's local servers and tests need, if any are missing.
 #
-#   scripts/bootstrap.sh            mosquitto, mosquitto-clients, influxdb, victoria-metrics
+#   scripts/bootstrap.sh            mosquitto, mosquitto-clients, influxdb, victoria-metrics,
+#                                   postgresql
 #   scripts/bootstrap.sh --browser  the same, plus chromium (for dashboard end-to-end tests)
 #
 # Quiet and idempotent: prints nothing and exits 0 when everything is present. As root it runs
@@ -12,7 +13,7 @@
 # Xiuhua never uses them: its tests and `xiuhua services up` start private servers on free ports.
 set -euo pipefail
 
-packages=(mosquitto mosquitto-clients influxdb victoria-metrics)
+packages=(mosquitto mosquitto-clients influxdb victoria-metrics postgresql)
 case "${1:-}" in
   "") ;;
   --browser) packages+=(chromium) ;;
@@ -27,9 +28,12 @@ declare -A binary=(
   [influxdb]=influxd
   [victoria-metrics]=victoria-metrics
   [chromium]=chromium
+  [postgresql]=initdb
 )
 
 missing=()
+# Debian keeps PostgreSQL's binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+PATH="$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tr '\n' ':')"
 for pkg in "${packages[@]}"; do
   if ! dpkg -s "$pkg" >/dev/null 2>&1 || ! command -v "${binary[$pkg]}" >/dev/null 2>&1; then
     missing+=("$pkg")

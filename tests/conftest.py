@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 
 from tests.helpers import InfluxFactory, MosquittoFactory
-from xiuhua.services import InfluxDB, LocalServer, Mosquitto, VictoriaMetrics
+from xiuhua.services import InfluxDB, LocalServer, Mosquitto, PostgreSQL, VictoriaMetrics
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,22 @@ def influx_db(influxdb: InfluxDB) -> Iterator[str]:
     influxdb.create_database(name)
     yield name
     influxdb.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    """A shared PostgreSQL server; ``.db_url(name)``, ``.create_database(name)``."""
+    with PostgreSQL(tmp_path_factory.mktemp("postgresql")) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgresql: PostgreSQL) -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh database on ``postgresql``, dropped after the test."""
+    name = f"t_{uuid4().hex[:12]}"
+    url = postgresql.create_database(name)
+    yield url
+    postgresql.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Local servers started by the project: Mosquitto, InfluxDB 1.x and VictoriaMetrics.
+"""Local servers started by the project: Mosquitto, InfluxDB 1.x, VictoriaMetrics, PostgreSQL.
 
 Each runs as our child process on 127.0.0.1 with a free port, its config and data in a
 directory of its own, and stops when we stop (or die). See ``docs/services.md``.
@@ -13,6 +13,7 @@ from xiuhua.services._mosquitto import (
     mqtt_answers,
     render_mosquitto_conf,
 )
+from xiuhua.services._postgres import PostgreSQL, postgres_argv
 from xiuhua.services._process import free_port
 from xiuhua.services._server import LocalServer
 from xiuhua.services._supervisor import Supervisor, settings_env, settings_toml
@@ -25,6 +26,7 @@ __all__ = [
     "LocalServer",
     "Mosquitto",
     "MosquittoConfig",
+    "PostgreSQL",
     "Supervisor",
     "TlsFiles",
     "VictoriaMetrics",
@@ -32,6 +34,7 @@ __all__ = [
     "free_port",
     "make_test_certificates",
     "mqtt_answers",
+    "postgres_argv",
     "quote_ident",
     "render_influxdb_conf",
     "render_mosquitto_conf",

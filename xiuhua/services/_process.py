@@ -51,11 +51,14 @@ def die_with_parent(parent_pid: int, *, arm: bool = True) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def spawn(argv: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: list[str], log_path: Path, cwd: Path, *, user: str | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` with stdout and stderr appended to ``log_path``, tied to our lifetime.
 
     The child gets its own session so a Ctrl-C in the terminal reaches only us, and we stop
-    the children in order instead of having them all die at once.
+    the children in order instead of having them all die at once. ``user`` runs it as another
+    user (PostgreSQL refuses root); the death signal is armed after the switch, which clears it.
     """
     parent_pid = os.getpid()
     # The kernel sends the death signal when the *thread* that forked exits, so a server started
@@ -71,6 +74,8 @@ def spawn(argv: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
                 start_new_session=True,
+                user=user,
+                group=_group_of(user),
                 preexec_fn=lambda: die_with_parent(parent_pid, arm=arm),  # noqa: PLW1509 - fork-safe: only prctl/getppid/kill
             )
         except OSError as exc:
@@ -80,6 +85,14 @@ def spawn(argv: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]
                 else ""
             )
             raise ServiceError(f"cannot start {argv[0]}: {exc}{hint}") from exc
+
+
+def _group_of(user: str | None) -> int | None:
+    if user is None:
+        return None
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
 
 
 def terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> int:

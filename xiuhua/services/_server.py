@@ -80,6 +80,10 @@ class LocalServer(abc.ABC):
         """Choose fresh ports after a clash; servers with extra ports extend this."""
         self._port = _process.free_port()
 
+    def _run_as(self) -> str | None:
+        """The user to run the server as; ``None``: as we are (the default)."""
+        return None
+
     def _on_stopped(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Release per-run resources (for example HTTP clients); called after every stop."""
 
@@ -192,7 +196,7 @@ class LocalServer(abc.ABC):
         # The log is appended across starts; errors quote only what this start wrote.
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         began = time.monotonic()
-        proc = _process.spawn(self._argv(), self.log_path, cwd=self._root)
+        proc = _process.spawn(self._argv(), self.log_path, cwd=self._root, user=self._run_as())
         _process.LIVE.add(proc)
         self._proc = proc
         try:
