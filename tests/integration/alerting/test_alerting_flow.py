@@ -19,7 +19,6 @@ from tests.integration.alerting.kit import (
     topic_of,
     write_config,
 )
-from tests.integration.alerting.store_double import SqliteStore
 from tests.integration.ingest.kit import start_ingester
 from tests.integration.ingest.kit import write_config as ingest_config
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
@@ -43,7 +42,7 @@ def test_a_crossing_is_published_at_once_and_lands_in_influxdb_through_the_inges
                       watch_broker_drops=False)
     )  # fmt: skip
     config = write_config(tmp_path / "alerting.toml", fleet, mosquitto.url, tmp_path / "s.db")
-    service = start_service(config, SqliteStore(tmp_path / "s.db"))
+    service = start_service(config)
     publisher = Publisher(mosquitto.host, mosquitto.port)
     try:
         t0 = _now_ms() - 30 * MIN_MS
@@ -75,7 +74,7 @@ def test_duplicates_and_readings_a_millisecond_apart_open_one_alert_and_backfill
     make_fleet(fleet)
     collector = Collector(mosquitto.host, mosquitto.port)
     config = write_config(tmp_path / "alerting.toml", fleet, mosquitto.url, tmp_path / "s.db")
-    service = start_service(config, SqliteStore(tmp_path / "s.db"))
+    service = start_service(config)
     publisher = Publisher(mosquitto.host, mosquitto.port)
     try:
         t0 = _now_ms() - 30 * MIN_MS

@@ -16,7 +16,6 @@ from tests.integration.alerting.kit import (
     start_service,
     write_config,
 )
-from tests.integration.alerting.store_double import SqliteStore
 from xiuhua.services import Mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
@@ -40,8 +39,8 @@ def test_two_partitioned_instances_split_the_districts_and_one_down_delays_only_
     }
     collector = Collector(mosquitto.host, mosquitto.port)
     publisher = Publisher(mosquitto.host, mosquitto.port)
-    jj = start_service(configs["jiaojiang"], SqliteStore(tmp_path / "jiaojiang.db"))
-    hy = start_service(configs["huangyan"], SqliteStore(tmp_path / "huangyan.db"))
+    jj = start_service(configs["jiaojiang"])
+    hy = start_service(configs["huangyan"])
     t0 = int(time.time() * 1000) - 60 * MIN_MS
     try:
         publisher.publish(series("dr-jj-000000", t0, [1.2]) + series("dr-hy-000000", t0, [1.2]))
@@ -54,7 +53,7 @@ def test_two_partitioned_instances_split_the_districts_and_one_down_delays_only_
         third = collector.wait_for(3)[-1]
         assert third.device_id == "dr-jj-000001"  # the running instance is not held up
         assert all(t.device_id != "dr-hy-000001" for t in collector.unique())
-        hy = start_service(configs["huangyan"], SqliteStore(tmp_path / "huangyan.db"))
+        hy = start_service(configs["huangyan"])
         fourth = collector.wait_for(4)[-1]  # queued by the broker in hy's session meanwhile
         assert fourth.device_id == "dr-hy-000001"
         assert len(collector.received) == 4  # nobody evaluated a district twice

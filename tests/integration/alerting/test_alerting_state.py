@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from alerting import Silence
+from alerting._store import AlertStore
 from tests.integration.alerting.kit import (
     MIN_MS,
     SILENT_RULES,
@@ -21,7 +22,6 @@ from tests.integration.alerting.kit import (
     topic_of,
     write_config,
 )
-from tests.integration.alerting.store_double import SqliteStore
 from xiuhua.services import Mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
@@ -42,18 +42,18 @@ def test_a_restart_in_the_middle_of_a_duration_neither_forgets_it_nor_re_alerts(
     publisher = Publisher(mosquitto.host, mosquitto.port)
     t0 = _now_ms() - 60 * MIN_MS
     try:
-        service = start_service(config, SqliteStore(db))
+        service = start_service(config)
         publisher.publish(series(DEV, t0, [0.8, 0.8, 0.8]))  # 2 of the 5 minutes of yellow
         wait_until(lambda: service.counters.evaluated >= 3 and service.counters.checkpoints >= 1)
         service.stop()
-        service = start_service(config, SqliteStore(db))
+        service = start_service(config)
         publisher.publish(series(DEV, t0 + 3 * MIN_MS, [0.8, 0.8, 0.8, 0.8], seq0=3))
         [yellow] = collector.wait_for(1)
         assert tiers([yellow]) == [("none", "yellow")]
         assert yellow.ts == t0 + 5 * MIN_MS  # five minutes after the first reading, not eight
         wait_until(lambda: service.counters.checkpoints >= 1 and service.backlog == 0)
         service.stop()
-        service = start_service(config, SqliteStore(db))
+        service = start_service(config)
         publisher.publish(series(DEV, t0 + 7 * MIN_MS, [0.8, 0.85], seq0=7))
         wait_until(lambda: service.counters.evaluated >= 2)
         publisher.publish(series(DEV, t0 + 9 * MIN_MS, [1.3], seq0=9))  # a change after the restart
@@ -75,7 +75,7 @@ def test_a_silent_device_and_a_never_seen_device_are_reported_and_clear_when_hea
                           rules=(SILENT_RULES,), districts=("jiaojiang",))  # fmt: skip
     collector = Collector(mosquitto.host, mosquitto.port)
     publisher = Publisher(mosquitto.host, mosquitto.port)
-    service = start_service(config, SqliteStore(db))
+    service = start_service(config)
     try:
         talking, never = "dr-jj-000000", "dr-jj-000001"
         publisher.publish([(topic_of(talking), reading(talking, 0, _now_ms(), 0.1))])
@@ -98,10 +98,11 @@ def test_a_silence_mutes_until_it_expires(tmp_path: Path, mosquitto: Mosquitto) 
     make_fleet(fleet)
     t0 = _now_ms() - 60 * MIN_MS
     silence = Silence(ends_s=(t0 + 5 * MIN_MS) / 1000, device_id=DEV, comment="pump works")
+    AlertStore(f"sqlite:///{db}").add_silence(silence)  # maintenance booked before the start
     config = write_config(tmp_path / "alerting.toml", fleet, mosquitto.url, db)
     collector = Collector(mosquitto.host, mosquitto.port)
     publisher = Publisher(mosquitto.host, mosquitto.port)
-    service = start_service(config, SqliteStore(db, [silence]))
+    service = start_service(config)
     try:
         publisher.publish(
             series(DEV, t0, [1.2, 0.5]) + series(DEV, t0 + 10 * MIN_MS, [1.2], seq0=2)
@@ -121,7 +122,7 @@ def test_flapping_input_is_held_and_not_re_notified(tmp_path: Path, mosquitto: M
     config = write_config(tmp_path / "alerting.toml", fleet, mosquitto.url, db)
     collector = Collector(mosquitto.host, mosquitto.port)
     publisher = Publisher(mosquitto.host, mosquitto.port)
-    service = start_service(config, SqliteStore(db))
+    service = start_service(config)
     try:
         flips = [1.2, 0.5] * 10
         publisher.publish(series(DEV, _now_ms() - 60 * MIN_MS, flips))
