@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+FUZZ_SECONDS ?= 300
 
-.PHONY: help bootstrap venv check fmt test test-unit test-integration demo bench services clean
+.PHONY: help bootstrap venv check fmt test test-unit test-integration fuzz demo bench services clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,6 +43,9 @@ test-unit: venv ## Run the fast unit tests only
 
 test-integration: bootstrap venv ## Run the tests against real Mosquitto and InfluxDB
 	$(BIN)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+fuzz: venv ## Fuzz the ingest path and the edge command handler (FUZZ_SECONDS per target, default 300)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS) --work .fuzz
 
 demo: bootstrap venv ## Start the servers and watch simulated devices' readings flow and land
 	$(BIN)/xiuhua demo

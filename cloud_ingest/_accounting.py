@@ -4,6 +4,11 @@ A device numbers its messages ``seq`` 0, 1, 2 ... within one boot (``boot_id``).
 device, the highest ``seq`` of the current boot and a window of which recent numbers were seen,
 as the bits of one integer, so telling a redelivered duplicate from a late message that fills a
 gap costs a shift and a mask.
+
+Counters never go negative and never leave int64 (they are InfluxDB integer fields): a late
+number fills a gap only if the gap was counted (it is above the first number seen of the boot),
+and the gap count saturates at :data:`COUNTER_MAX`. The contract bounds ``seq`` to 2**53 - 1,
+so one difference always fits; many boots of a hostile device could still add up.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Final
 WINDOW: Final = 4096
 """How many sequence numbers below the highest are remembered exactly."""
 _WINDOW_MASK: Final = (1 << WINDOW) - 1
+COUNTER_MAX: Final = 2**63 - 1
+"""InfluxDB's largest integer: counters stop there rather than produce a refused point."""
 
 
 class DeviceCounters:
@@ -23,6 +30,7 @@ class DeviceCounters:
         "boot_id",
         "dirty",
         "duplicates",
+        "floor",
         "gaps",
         "last_seq",
         "out_of_order",
@@ -34,6 +42,8 @@ class DeviceCounters:
     def __init__(self) -> None:
         self.boot_id = ""
         self.last_seq = -1
+        # The first number seen of this boot: numbers below it were never counted as gaps.
+        self.floor = 0
         self.seen = 0
         self.received = 0
         self.gaps = 0
@@ -63,11 +73,12 @@ class SeqTracker:
         c.dirty = True
         if boot_id != c.boot_id:
             # A reboot restarts the numbering: nothing before it can be compared.
-            c.boot_id, c.last_seq, c.seen = boot_id, seq, 1
+            c.boot_id, c.last_seq, c.seen, c.floor = boot_id, seq, 1, seq
             return False
         ahead = seq - c.last_seq
         if ahead > 0:
-            c.gaps += ahead - 1
+            if ahead > 1:
+                c.gaps = min(c.gaps + ahead - 1, COUNTER_MAX)
             c.seen = ((c.seen << ahead) | 1) & _WINDOW_MASK if ahead < WINDOW else 1
             c.last_seq = seq
             return False
@@ -92,8 +103,9 @@ class SeqTracker:
 
 def _behind(c: DeviceCounters, back: int) -> bool:
     """A number at or below the highest: a duplicate, or a late one that fills a gap."""
-    if back >= WINDOW:
-        # Too old to know whether we saw it; counting it late is the cautious reading.
+    if back >= WINDOW or c.last_seq - back < c.floor:
+        # Too old to know whether we saw it, or from before the first number of the boot we
+        # saw (the ingester started mid-boot): counting it late is the cautious reading.
         c.out_of_order += 1
         return False
     bit = 1 << back

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
+
+import structlog
 
 from cloud_ingest._deadletter import Rejection
 from cloud_ingest._pipeline import Pipeline
-from telemetry_core.errors import RejectedMessage
+from telemetry_core.errors import RejectedMessage, RejectReason
+
+log = structlog.get_logger()
+
+INTERNAL_ERROR_LOG_INTERVAL_MS: Final = 10_000
+"""At most one ``message_internal_error`` log line per interval; the rest are counted."""
 
 
 class Inbound(Protocol):
@@ -73,6 +80,8 @@ class BatchBuilder:
         self._pipeline = pipeline
         self._instance = instance
         self._last_reject_ns = 0
+        self._internal_errors_unlogged = 0
+        self._internal_error_logged_ms = -INTERNAL_ERROR_LOG_INTERVAL_MS
 
     def build(self, messages: Sequence[Inbound], generation: int, now_ms: int) -> Batch:
         """A batch of ``messages`` received around ``now_ms`` on connection ``generation``."""
@@ -85,6 +94,9 @@ class BatchBuilder:
                 accepted = process(topic, msg.payload, now_ms)
             except RejectedMessage as exc:
                 self.add_rejection(batch, self.rejection(topic, msg.payload, exc, now_ms))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one message may never stop the stream
+                self.add_rejection(batch, self._internal_error(topic, msg.payload, exc, now_ms))
                 continue
             lines.append(accepted.line)
             origins.append(index)
@@ -101,12 +113,44 @@ class BatchBuilder:
             district=district, kind=kind, device_id=device_id,
         )  # fmt: skip
 
+    def _internal_error(self, topic: str, payload: bytes, exc: Exception, now_ms: int) -> Rejection:
+        """The dead-letter record of a message the pipeline failed on unexpectedly."""
+        name = type(exc).__name__
+        detail = f"{name}: {_text_of(exc)}"
+        self._log_internal_error(topic, name, detail, now_ms)
+        refusal = RejectedMessage(RejectReason.INTERNAL_ERROR, detail)
+        try:
+            return self.rejection(topic, payload, refusal, now_ms)
+        except Exception:  # noqa: BLE001 - the topic that broke the pipeline may break tagging
+            return Rejection.of(topic, payload, RejectReason.INTERNAL_ERROR, detail, now_ms)
+
+    def _log_internal_error(self, topic: str, error: str, detail: str, now_ms: int) -> None:
+        if now_ms - self._internal_error_logged_ms < INTERNAL_ERROR_LOG_INTERVAL_MS:
+            self._internal_errors_unlogged += 1
+            return
+        log.error(
+            "message_internal_error",
+            topic=topic[:256],
+            error=error,
+            detail=detail[:300],
+            unlogged_since=self._internal_errors_unlogged,
+            action="dead-lettered as internal_error and acknowledged",
+        )
+        self._internal_error_logged_ms, self._internal_errors_unlogged = now_ms, 0
+
     def add_rejection(self, batch: Batch, rejection: Rejection) -> None:
         """Add a dead-letter point with a timestamp no other reject of this instance has."""
         self._last_reject_ns = max(self._last_reject_ns + 1, rejection.received_ms * 1_000_000)
         batch.rejections.append(rejection)
         batch.lines.append(rejection.to_line(self._instance, self._last_reject_ns))
         batch.origins.append(-1)
+
+
+def _text_of(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still has a type
+        return "(no description)"
 
 
 def topic_of(msg: Inbound) -> str:

@@ -31,6 +31,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from cloud_ingest._client import Delivery, IngestClient
 from cloud_ingest._writer import Backoff
 from telemetry_core.settings import MqttSettings
+from telemetry_core.threads import guarded_thread
 
 log = structlog.get_logger()
 
@@ -137,8 +138,8 @@ class MqttSource:
 
     def start(self) -> None:
         """Start the network thread; it connects (and reconnects) with jittered backoff."""
-        self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
-        self._thread.start()
+        # Guarded: if the network thread dies, the process exits (code 70) for a restart.
+        self._thread = guarded_thread(self._run, name="mqtt-network")
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Disconnect, keeping the session (the broker keeps what we did not acknowledge)."""

@@ -17,6 +17,7 @@ from typing import Final, Literal, NamedTuple
 
 from cloud_ingest._accounting import SeqTracker
 from cloud_ingest._alerts import AlertMessages
+from cloud_ingest._deadletter import printable
 from cloud_ingest._events import check_event_metric, event_line, status_line
 from telemetry_core.errors import RejectedMessage, RejectReason
 from telemetry_core.kinds import MetricSpec, kind_spec
@@ -265,4 +266,5 @@ class Pipeline:
                 raise RejectedMessage(RejectReason.UNKNOWN_METRIC, f"quality of {name!r}")
             # The ingester's own out_of_range verdict wins over the device's opinion.
             if flag != _GOOD and name not in flagged:
-                flagged[name] = format_field_value(name, flag)
+                # Device text: control characters made visible, as in events and dead letters.
+                flagged[name] = format_field_value(name, printable(flag))

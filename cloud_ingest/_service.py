@@ -4,6 +4,11 @@
           ▲                                                       │
           └──────────────── acks and dead letters ◀───────────────┘
 
+Both threads are :class:`telemetry_core.threads.GuardedThread`: one that dies of an exception
+ends the process (``thread_died``, exit code 70) for a supervisor to restart, rather than
+leave a live process that stores nothing. A message that makes the pipeline fail is not such a
+death: it becomes an ``internal_error`` dead letter (``_batch.py``).
+
 A message is acknowledged only after the sink accepted the batch holding it (or its dead-letter
 record). Memory is bounded by the broker: it sends at most Receive Maximum unacknowledged
 messages, and the queue between the threads holds at most ``pending_batches`` batches.
@@ -25,6 +30,7 @@ from cloud_ingest._pipeline import Pipeline
 from cloud_ingest._writer import BatchWriter, WriterStoppedError
 from telemetry_core.clock import Clock
 from telemetry_core.errors import RejectedMessage, RejectReason
+from telemetry_core.threads import DeathHandler, guarded_thread
 
 log = structlog.get_logger()
 
@@ -68,6 +74,7 @@ class IngestService:
         metrics: PromMetrics | None = None,
         broker_drops: BrokerDropWatch | None = None,
         stop_event: threading.Event | None = None,
+        on_thread_death: DeathHandler | None = None,
     ) -> None:
         self.counters = IngestCounters()
         self._source = source
@@ -88,6 +95,7 @@ class IngestService:
         # Shared with the writer's retry sleep, so stopping cuts a retry wait short.
         self._stop = stop_event or threading.Event()
         self._threads: list[threading.Thread] = []
+        self._on_thread_death = on_thread_death
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -97,9 +105,7 @@ class IngestService:
             ("ingest-writer", self._write_loop),
             ("ingest-processor", self._process_loop),
         ):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self._threads.append(guarded_thread(target, name=name, on_death=self._on_thread_death))
         self._source.start()
         log.info("ingest_started", instance=self._instance)
 
@@ -227,7 +233,10 @@ class IngestService:
         if refused:
             self._dead_letter_refused(batch, refused)
         self._acknowledge(batch)
-        self._account(batch, self._writer.retries - retries_before, len(refused))
+        # Only refused readings make fewer written; a refused own point (stats, a reject)
+        # is counted as dropped, and subtracting it would make the written count go down.
+        readings_refused = sum(1 for i in refused if batch.origins[i] >= 0)
+        self._account(batch, self._writer.retries - retries_before, readings_refused)
 
     def _dead_letter_refused(self, batch: Batch, refused: list[int]) -> None:
         extra = Batch(generation=batch.generation, messages=[], received_ms=batch.received_ms)

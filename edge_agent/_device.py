@@ -16,7 +16,7 @@ from edge_agent._spool import Priority
 from edge_agent.errors import AgentConfigError
 from telemetry_core.clock import Clock, now_ms
 from telemetry_core.driver import DriverError, LinkProbe, SensorDriver
-from telemetry_core.errors import RejectedMessage
+from telemetry_core.errors import RejectedMessage, RejectReason
 from telemetry_core.kinds import DeviceKind, kind_spec
 from telemetry_core.schema import (
     CONTRACT_VERSION,
@@ -286,21 +286,37 @@ class DeviceRuntime:
     # -- commands ------------------------------------------------------------------------------
 
     def handle_command(self, payload: bytes) -> CommandOutcome:
-        """Validate and carry out a command; a refused one changes nothing and says why."""
+        """Validate and carry out a command; a refused one changes nothing and says why.
+
+        Never raises: the payload comes from the broker, and whatever it does to the code
+        (even an exception nobody foresaw) ends as a refusal with a reason, not a dead agent.
+        """
+        try:
+            return self._handle_command(payload)
+        except Exception as exc:  # a command may never kill the agent
+            detail = f"{RejectReason.INTERNAL_ERROR.value}: {type(exc).__name__}: {_text_of(exc)}"
+            log.exception("command_internal_error", device_id=self.device_id)
+            return self._refuse(payload, detail)
+
+    def _handle_command(self, payload: bytes) -> CommandOutcome:
         try:
             command = decode(payload, Command)
         except RejectedMessage as exc:
             log.warning("command_rejected", device_id=self.device_id, reason=exc.reason.value)
-            cmd_id = _lenient_cmd_id(payload)
-            if cmd_id is None:
-                return CommandOutcome([self.event("command_rejected", Severity.WARNING, str(exc))])
-            return CommandOutcome([self._ack(cmd_id, ok=False, reason=str(exc))])
+            return self._refuse(payload, str(exc))
         if command.op == "set_config":
             return CommandOutcome([self._set_config(command)])
         ack = self._ack(command.cmd_id, ok=True)
         return CommandOutcome(
             [ack], publish_status=command.op == "publish_status", restart=command.op == "restart"
         )
+
+    def _refuse(self, payload: bytes, reason: str) -> CommandOutcome:
+        """A refusal: an ack if the payload names a usable ``cmd_id``, else an event."""
+        cmd_id = _lenient_cmd_id(payload)
+        if cmd_id is None:
+            return CommandOutcome([self.event("command_rejected", Severity.WARNING, reason)])
+        return CommandOutcome([self._ack(cmd_id, ok=False, reason=reason)])
 
     def _set_config(self, command: Command) -> Outgoing:
         current = self._config
@@ -350,11 +366,18 @@ class _CmdIdOnly(msgspec.Struct):
     cmd_id: str
 
 
+def _text_of(exc: BaseException) -> str:
+    try:
+        return str(exc)[:300]
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still has a type
+        return "(no description)"
+
+
 def _lenient_cmd_id(payload: bytes) -> str | None:
     """The ``cmd_id`` of a command that failed validation, so the refusal can be acknowledged."""
     try:
         cmd_id = msgspec.json.decode(payload, type=_CmdIdOnly).cmd_id
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     ok = (
         0 < len(cmd_id) <= 64 and all(c.isalnum() or c in "-_" for c in cmd_id) and cmd_id.isascii()

@@ -7,7 +7,8 @@ driver factory, named in the settings as ``edge.driver = "package.module:factory
 ``(Device, Clock) -> SensorDriver``. ``xiuhua edge`` (development, simulation) adds
 ``edge.driver = "sim"`` on top of the same pieces.
 
-Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings, fleet file or driver.
+Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings, fleet file or driver,
+70 a worker thread died (``thread_died`` in the log; restart it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from telemetry_core.driver import SensorDriver
 from telemetry_core.errors import XiuhuaError
 from telemetry_core.logging import configure_logging
 from telemetry_core.registry import Device, load_registry
+from telemetry_core.threads import install_excepthook
 
 DriverFactory = Callable[[Device, Clock], SensorDriver]
 
@@ -124,13 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m edge_agent",
         description="Run the Xiuhua edge agent with the firmware's own sensor driver "
         "(edge.driver = 'package.module:factory'). Exit codes: 0 clean stop, 1 failed, 2 bad "
-        "settings.",
+        "settings, 70 a worker thread died (restart it).",
     )
     parser.add_argument("--config", "-c", type=Path, required=True, help="settings TOML")
     args = parser.parse_args(argv)
     try:
         settings = load_edge_settings(args.config)
         configure_logging(settings.log.level, json=settings.log.json_lines)
+        install_excepthook()  # any thread that dies ends the process (exit 70)
         agent = _device_agent(settings)
     except (XiuhuaError, ValueError) as exc:
         print(f"edge_agent: {exc}", file=sys.stderr)  # noqa: T201 - the entry's own error line

@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent._pacing import Backoff
 from edge_agent.errors import TransportError
+from telemetry_core.threads import guarded_thread
 
 log = structlog.get_logger()
 
@@ -207,10 +208,8 @@ class PahoTransport:
         """Start the network thread."""
         if self._thread is not None:
             raise TransportError("transport already started")
-        self._thread = threading.Thread(
-            target=self._run, name=f"mqtt-{self._client_id}", daemon=True
-        )
-        self._thread.start()
+        # Guarded: if the network thread dies, the process exits (code 70) for a restart.
+        self._thread = guarded_thread(self._run, name=f"mqtt-{self._client_id}")
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Send DISCONNECT (no will) and join the network thread."""

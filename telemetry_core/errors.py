@@ -45,6 +45,9 @@ class RejectReason(StrEnum):
     UNKNOWN_METRIC = "unknown_metric"
     OUT_OF_RANGE = "out_of_range"
     WRITE_REJECTED = "write_rejected"
+    INTERNAL_ERROR = "internal_error"
+    """The consumer failed on this message in a way nobody foresaw; the detail names the
+    exception type. The message is dead-lettered and acknowledged, and the stream goes on."""
 
 
 class RejectedMessage(ContractError):  # noqa: N818 - the refused message, caught as such

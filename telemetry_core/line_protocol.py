@@ -3,7 +3,10 @@
 Escaping follows the InfluxDB reference: in measurements commas and spaces are escaped; in tag
 keys, tag values and field keys commas, equals signs and spaces; in string field values double
 quotes and backslashes. A backslash elsewhere is literal to InfluxDB, except before a character it
-escapes, so a name ending in a backslash is refused (it would swallow the separator). Newlines
+escapes, so a name ending in a backslash, or with a backslash before a character we escape, is
+refused (InfluxDB's scanner would read our escape as escaping that backslash). So are NUL in a
+name and a name starting with a tab (InfluxDB skips both as whitespace), and a tag or field key
+``time`` (InfluxDB refuses it, or drops the field). Newlines
 end a line outside string fields and cannot be escaped there, so they are refused in names, tags
 and keys; inside a quoted string field they are data. NaN and infinities have no spelling in line
 protocol and are refused. Tags are written sorted by key, as
@@ -25,18 +28,25 @@ _KEY: Final = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _NEWLINES: Final = ("\n", "\r")
 
 
-def _refuse_unwritable(text: str, where: str) -> None:
+def _refuse_unwritable(text: str, where: str, escaped: str) -> None:
     if any(nl in text for nl in _NEWLINES):
         raise LineProtocolError(f"{where} {text!r} contains a newline")
+    # InfluxDB skips NUL and tabs as whitespace where a name begins: the name would change.
+    if "\x00" in text or text.startswith("\t"):
+        raise LineProtocolError(f"{where} {text!r} contains NUL or starts with a tab")
     if text.endswith("\\"):
         raise LineProtocolError(f"{where} {text!r} ends with a backslash")
+    # InfluxDB's scanner skips the character after any backslash: a backslash before a
+    # character we escape would swallow our escape and leave the separator bare.
+    if "\\" in text and any(f"\\{c}" in text for c in escaped):
+        raise LineProtocolError(f"{where} {text!r} has a backslash before one of {escaped!r}")
 
 
 def escape_measurement(name: str) -> str:
     """Escape a measurement name."""
     if not name:
         raise LineProtocolError("empty measurement name")
-    _refuse_unwritable(name, "measurement")
+    _refuse_unwritable(name, "measurement", ", ")
     return name.translate(_MEASUREMENT)
 
 
@@ -44,7 +54,10 @@ def escape_key(key: str, where: str = "key") -> str:
     """Escape a tag key, tag value or field key."""
     if not key:
         raise LineProtocolError(f"empty {where}")
-    _refuse_unwritable(key, where)
+    if key == "time" and where != "tag value":
+        # InfluxDB refuses a tag or field named time (or silently drops the field).
+        raise LineProtocolError(f"{where} 'time' is reserved by InfluxDB")
+    _refuse_unwritable(key, where, ",= ")
     return key.translate(_KEY)
 
 

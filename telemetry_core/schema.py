@@ -17,16 +17,33 @@ CONTRACT_VERSION: Final = 1
 MAX_PAYLOAD_BYTES: Final = 16_384
 """Larger payloads are refused before decoding (``oversized``)."""
 
+# Integer bounds. Every integer of the contract ends up in InfluxDB (int64 fields, int64
+# nanosecond times) or in the ingester's accounting (seq differences, gap sums), so each has a
+# bound that keeps all of that exact and inside int64; docs/contract.md lists them.
+SAFE_INT_MAX: Final = 2**53 - 1
+"""The largest integer a double (JSON in JavaScript, Grafana, float fields) holds exactly."""
+MAX_TS_MS: Final = 9_223_372_036_853
+"""2262-04-11T23:47:16.853Z: the last millisecond whose nanoseconds, plus an event's sub-ms
+offset (``seq mod 1e6``), still fit InfluxDB's int64 time."""
+MAX_VERSION: Final = 2**31 - 1
+
+# Patterns are whole-string: msgspec applies them with ``re.search``, and ``$`` would admit a
+# final newline, so they are anchored with ``\A`` and ``\Z``.
 DeviceIdStr = Annotated[
-    str, msgspec.Meta(pattern=r"^(?:[a-z0-9][a-z0-9-]{1,62}[a-z0-9]|[a-z0-9]{3})$")
+    str, msgspec.Meta(pattern=r"\A(?:[a-z0-9][a-z0-9-]{1,62}[a-z0-9]|[a-z0-9]{3})\Z")
 ]
-BootIdStr = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
-MetricName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
-SeqNo = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+IdStr = Annotated[str, msgspec.Meta(pattern=r"\A[0-9A-Za-z_-]{1,64}\Z")]
+BootIdStr = IdStr
+MetricName = Annotated[str, msgspec.Meta(pattern=r"\A[a-z][a-z0-9_]{0,63}\Z")]
+TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TS_MS)]
+SeqNo = Annotated[int, msgspec.Meta(ge=0, le=SAFE_INT_MAX)]
+Version = Annotated[int, msgspec.Meta(ge=0, le=MAX_VERSION)]
+ConfigVersion = Annotated[int, msgspec.Meta(ge=0, le=SAFE_INT_MAX)]
+DataInt = Annotated[int, msgspec.Meta(ge=-SAFE_INT_MAX, le=SAFE_INT_MAX)]
 ShortText = Annotated[str, msgspec.Meta(max_length=512)]
 Readings = Annotated[dict[MetricName, float], msgspec.Meta(min_length=1, max_length=64)]
 QualityFlags = Annotated[dict[MetricName, ShortText], msgspec.Meta(max_length=64)]
+EventData = Annotated[dict[MetricName, DataInt | float | str | bool], msgspec.Meta(max_length=64)]
 
 
 class Quality(StrEnum):
@@ -43,7 +60,7 @@ class Quality(StrEnum):
 class Telemetry(msgspec.Struct, frozen=True, kw_only=True):
     """A batch of readings from one device at one instant."""
 
-    v: int
+    v: Version
     device_id: DeviceIdStr
     ts: TimestampMs
     seq: SeqNo
@@ -64,38 +81,38 @@ class Severity(StrEnum):
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """Something that happened on a device: a local threshold crossed, a fault, a drop report."""
 
-    v: int
+    v: Version
     device_id: DeviceIdStr
     ts: TimestampMs
     seq: SeqNo
     boot_id: BootIdStr
-    type: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    type: MetricName
     severity: Severity = Severity.INFO
     metric: MetricName | None = None
     value: float | None = None
     message: ShortText = ""
-    data: Annotated[dict[MetricName, float | int | str | bool], msgspec.Meta(max_length=64)] = {}
+    data: EventData = {}
     historical: bool = False
 
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
     """Birth (``online``, retained) and last will (``offline``, retained) of a device."""
 
-    v: int
+    v: Version
     device_id: DeviceIdStr
     ts: TimestampMs
     boot_id: BootIdStr
     state: Literal["online", "offline"]
     firmware: ShortText = ""
-    config_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    config_version: ConfigVersion = 0
     reason: ShortText = ""
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True):
     """A command to a device on its ``cmd`` channel."""
 
-    v: int
-    cmd_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+    v: Version
+    cmd_id: IdStr
     ts: TimestampMs
     op: Literal["set_config", "restart", "publish_status"]
     config: dict[str, Any] = {}
@@ -104,13 +121,13 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
 class CommandAck(msgspec.Struct, frozen=True, kw_only=True):
     """A device's answer to a command: applied, or refused with a reason."""
 
-    v: int
-    cmd_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+    v: Version
+    cmd_id: IdStr
     device_id: DeviceIdStr
     ts: TimestampMs
     ok: bool
     reason: ShortText = ""
-    config_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    config_version: ConfigVersion = 0
 
 
 TierName = Literal["none", "blue", "yellow", "orange", "red"]
@@ -211,6 +228,9 @@ def decode(payload: Buffer, kind: type[T], max_bytes: int = MAX_PAYLOAD_BYTES) -
     except msgspec.DecodeError as exc:
         reason = _decode_error_reason(payload)
         raise RejectedMessage(reason, str(exc)) from exc
+    except RecursionError as exc:
+        # msgspec descends one C stack frame per nesting level, even inside ignored fields.
+        raise RejectedMessage(RejectReason.MALFORMED_JSON, "JSON nested too deeply") from exc
     if msg.v != CONTRACT_VERSION:
         raise RejectedMessage(
             RejectReason.UNSUPPORTED_VERSION, f"v={msg.v}, want {CONTRACT_VERSION}"

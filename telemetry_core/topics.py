@@ -11,8 +11,9 @@ from telemetry_core.errors import ContractError, RejectedMessage, RejectReason
 from telemetry_core.kinds import DeviceKind
 
 PREFIX: Final = "xh/v1"
-DISTRICT_RE: Final = re.compile(r"^[a-z]{2,32}$")
-DEVICE_ID_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$|^[a-z0-9]{3}$")
+# Whole-string patterns (``\A``...``\Z``): ``$`` admits a final newline under ``search``/``match``.
+DISTRICT_RE: Final = re.compile(r"\A[a-z]{2,32}\Z")
+DEVICE_ID_RE: Final = re.compile(r"\A(?:[a-z0-9][a-z0-9-]{1,62}[a-z0-9]|[a-z0-9]{3})\Z")
 
 TAIZHOU_DISTRICTS: Final = (
     "jiaojiang",

@@ -79,3 +79,20 @@ def main(config_path: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1])
+
+
+def network_fault_driver(device: Device, clock: Clock) -> RampDriver:
+    """A ramp driver whose factory also plants a bug in the agent's MQTT network thread.
+
+    The agent's message callback raises on the first command that arrives, as an unforeseen
+    bug in that thread would (paho re-raises callback errors in its loop). For the test that a
+    dead worker thread ends the real agent process: ``edge.driver =
+    "tests.integration.edge_child:network_fault_driver"`` with ``python -m edge_agent``.
+    """
+    from edge_agent._transport import PahoTransport
+
+    def _on_message(*_args: object) -> None:
+        raise RuntimeError("injected bug in the network thread")
+
+    PahoTransport._on_message = _on_message  # type: ignore[method-assign,assignment]
+    return ramp_driver(device, clock)

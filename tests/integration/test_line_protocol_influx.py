@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import itertools
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from telemetry_core.errors import LineProtocolError
 from telemetry_core.line_protocol import encode_point
 from tests.helpers import InfluxDB
+from tests.lineproto import parse_line
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +51,45 @@ def test_integer_and_float_fields_keep_their_types(influxdb: InfluxDB, influx_db
     (_, i, f) = body["results"][0]["series"][0]["values"][0]
     assert i == 2**53 + 1
     assert f == 1e-300
+
+
+_names = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12
+) | st.sampled_from(["time", "\x00", "\x00m", "\tm", "m\x00", "_measurement", "_field", "\\"])
+_values = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.booleans()
+    | st.text(max_size=20)
+)
+
+
+_EXAMPLES = itertools.count()
+_points = st.tuples(
+    _names,
+    st.dictionaries(_names, _names, max_size=3),
+    st.dictionaries(_names, _values, min_size=1, max_size=4),
+    st.integers(-(2**63) + 2, 2**63 - 2),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(point=_points)
+def test_what_the_strict_parser_reads_real_influxdb_takes(
+    influxdb: InfluxDB,
+    influx_db: str,
+    point: tuple[str, dict[str, str], dict[str, float | int | bool | str], int],
+) -> None:
+    """``tests.lineproto`` is the oracle of the property and fuzz tests: hold it to the server."""
+    try:
+        line = encode_point(*point)
+    except LineProtocolError:
+        return
+    parse_line(line)
+    # A database per example: a field's type is fixed by its first write.
+    db = f"{influx_db}_{next(_EXAMPLES)}"
+    influxdb.create_database(db)
+    try:
+        influxdb.write_lp(db, [line])
+    finally:
+        influxdb.drop_database(db)

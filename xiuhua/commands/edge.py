@@ -24,7 +24,8 @@ app = typer.Typer(
         "until the MQTT broker acknowledges it, replay the backlog after an outage, and obey "
         "remote config and commands. One device per process (edge.device_id) or a gateway "
         "hosting many simulated devices over one connection (edge.gateway_id).\n\n"
-        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file."
+        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file, "
+        "70 a worker thread died (restart it)."
     ),
     invoke_without_command=True,
 )
@@ -108,9 +109,11 @@ def _build(config: Path) -> tuple[EdgeAgent, EdgeSettings]:
         load_edge_settings,
     )
     from telemetry_core.logging import configure_logging
+    from telemetry_core.threads import install_excepthook
 
     settings = load_edge_settings(config)
     configure_logging(settings.log.level, json=settings.log.json_lines)
+    install_excepthook()  # any thread that dies ends the process (exit 70)
     # One instant for the agent's clock and the simulation: scenario time starts at sim_start.
     start_s = settings.edge.sim_start_s(time.time())
     devices = configured_devices(settings) or _sim_fleet(settings)

@@ -21,7 +21,8 @@ app = typer.Typer(
         "bound are counted from Mosquitto's $SYS counter, logged as errors and stored in "
         "ingest_stats. Stop with Ctrl-C or SIGTERM; what was not yet written stays with the "
         "broker and is delivered again on the next start.\n\n"
-        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file."
+        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file, "
+        "70 a worker thread died (restart it)."
     ),
     invoke_without_command=True,
 )
@@ -44,10 +45,12 @@ def ingest(
     from telemetry_core.errors import ConfigError, RegistryError
     from telemetry_core.logging import configure_logging
     from telemetry_core.settings import load_settings
+    from telemetry_core.threads import install_excepthook
 
     try:
         settings = load_settings(IngestSettings, config)
         configure_logging(settings.log.level, json=settings.log.json_lines)
+        install_excepthook()  # any thread that dies ends the process (exit 70)
         service = build_service(settings, load_fleet(settings))
     except (ConfigError, RegistryError) as exc:
         typer.echo(f"xiuhua ingest: {exc}", err=True)

@@ -162,3 +162,20 @@ def wait_count(
     """Poll until ``measurement`` holds ``expected`` points; return the final count."""
     wait_until(lambda: influx.count(measurement, db) >= expected, timeout_s=timeout_s)
     return influx.count(measurement, db)
+
+
+def prime_plain_session(host: str, port: int, client_id: str, filters: Iterable[str]) -> None:
+    """Create the persistent session and plain (not shared) subscriptions of an ingester run
+    with ``shared_subscription = false``, so the broker queues what is published before it
+    subscribes (or while it is dead)."""
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    done = threading.Event()
+    client.on_subscribe = lambda *_args: done.set()
+    client.connect(host, port, clean_start=False, properties=props)
+    client.loop_start()
+    client.subscribe([(f, 1) for f in filters])
+    assert done.wait(30), "the broker did not confirm the subscription"
+    client.disconnect()
+    client.loop_stop()

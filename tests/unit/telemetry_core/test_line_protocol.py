@@ -83,3 +83,43 @@ def test_refuses_unsupported_field_types() -> None:
 
 def test_ms_to_ns() -> None:
     assert ms_to_ns(1_764_000_000_123) == 1_764_000_000_123_000_000
+
+
+@pytest.mark.parametrize(
+    ("measurement", "tags", "fields"),
+    [
+        ("\\,", {}, {"x": 0.0}),  # found by the property test: would read as `\\` then a bare ','
+        ("a\\ b", {}, {"x": 0.0}),
+        ("m", {"k\\=": "v"}, {"x": 0.0}),
+        ("m", {"k": "v\\,w"}, {"x": 0.0}),
+        ("m", {}, {"\\,": 0.0}),  # found by the property test: an empty field key for InfluxDB
+        ("m", {}, {"a\\ b": 0.0}),
+    ],
+)
+def test_refuses_a_backslash_before_an_escaped_character(
+    measurement: str, tags: dict[str, str], fields: dict[str, float]
+) -> None:
+    with pytest.raises(LineProtocolError, match="backslash before"):
+        encode_point(measurement, tags, fields)
+
+
+def test_a_backslash_before_an_ordinary_character_is_literal() -> None:
+    assert encode_point("a\\b", {"k": "c\\d"}, {"f\\g": 1.0}) == "a\\b,k=c\\d f\\g=1.0"
+
+
+@pytest.mark.parametrize(
+    ("measurement", "tags", "fields"),
+    [
+        ("\x00m", {}, {"x": 0.0}),  # InfluxDB stores it as "m": it skips NUL as whitespace
+        ("\tm", {}, {"x": 0.0}),
+        ("m", {"k": "a\x00b"}, {"x": 0.0}),
+        ("m", {}, {"\tx": 0.0}),
+        ("m", {"time": "v"}, {"x": 0.0}),  # refused by InfluxDB
+        ("m", {}, {"time": 0.0}),  # refused, or dropped beside another field
+    ],
+)
+def test_refuses_names_influxdb_would_change_or_refuse(
+    measurement: str, tags: dict[str, str], fields: dict[str, float]
+) -> None:
+    with pytest.raises(LineProtocolError):
+        encode_point(measurement, tags, fields)
