@@ -24,7 +24,7 @@ ALERTING_STATS_FILTER: Final = f"{ALERTING_PREFIX}/+/stats"
 ALERTING_DEADLETTER_TOPIC: Final = "xh/v1/_deadletter/alerting"
 
 _INSTANCE_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-InstanceName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+InstanceName = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9_-]{1,64}\Z")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
@@ -56,7 +56,7 @@ class AlertingDeadLetter(msgspec.Struct, frozen=True, kw_only=True):
 
     topic: Annotated[str, msgspec.Meta(max_length=256)]
     payload: Annotated[str, msgspec.Meta(max_length=1024)]
-    reason: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    reason: Annotated[str, msgspec.Meta(pattern=r"\A[a-z][a-z0-9_]{0,63}\Z")]
     detail: Annotated[str, msgspec.Meta(max_length=512)]
     received_at: str
     received_ms: TimestampMs

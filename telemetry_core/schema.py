@@ -135,9 +135,9 @@ TierName = Literal["none", "blue", "yellow", "orange", "red"]
 TIERS: Final[tuple[str, ...]] = ("none", "blue", "yellow", "orange", "red")
 AlertCategory = Literal["overload", "overflow", "exceedance", "facility", "device"]
 """分类: 过载 overload, 溢流 overflow, 超标 exceedance, 设施不正常 facility, device health."""
-AlertId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_.:-]{1,128}$")]
-RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
-DistrictStr = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,32}$")]
+AlertId = Annotated[str, msgspec.Meta(pattern=r"\A[0-9A-Za-z_.:-]{1,128}\Z")]
+RuleName = Annotated[str, msgspec.Meta(pattern=r"\A[a-z][a-z0-9_.-]{0,63}\Z")]
+DistrictStr = Annotated[str, msgspec.Meta(pattern=r"\A[a-z]{2,32}\Z")]
 
 
 class Prediction(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,7 +162,7 @@ class AlertTransition(msgspec.Struct, frozen=True, kw_only=True):
     alert_id: AlertId
     device_id: DeviceIdStr
     district: DistrictStr
-    kind: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,32}$")]
+    kind: Annotated[str, msgspec.Meta(pattern=r"\A[a-z]{2,32}\Z")]
     rule: RuleName
     category: AlertCategory
     tier_from: TierName
