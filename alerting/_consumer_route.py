@@ -19,6 +19,8 @@ from telemetry_core.schema import AlertTransition, Event, Incident, Status, Tele
 from telemetry_core.topics import Channel, Topic, parse_topic
 
 _MS_PER_S: Final = 1000
+FLAP_STEP_MS: Final = 60_000
+"""Flapping windows slide at each minute of event time, as in a backtest (``_backtest``)."""
 _ROUTE_CACHE_MAX: Final = 200_000
 """Valid topics only are cached, so the cache is bounded by the fleet anyway; this is a fuse."""
 
@@ -75,6 +77,7 @@ class Router:
         self._max_payload_bytes = max_payload_bytes
         self._future_ms = int(max_future_s * _MS_PER_S)
         self._topics: dict[str, Topic] = {}
+        self._next_slide_ms: int | None = None
         self.last_ts_ms = 0
         """Event time of the last live (not historical) reading evaluated, for the lag."""
 
@@ -92,14 +95,30 @@ class Router:
             self._check(parsed, msg.device_id, msg.ts, now_ms)
             if not msg.historical:
                 self.last_ts_ms = msg.ts
+            self._slide(msg.ts)
             return self._engine.on_telemetry(parsed, msg)
         if channel is Channel.EVENT:
             event = decode(payload, Event, self._max_payload_bytes)
             self._check(parsed, event.device_id, event.ts, now_ms)
+            self._slide(event.ts)
             return self._engine.on_event(parsed, event)
         status = decode(payload, Status, self._max_payload_bytes)
         self._check(parsed, status.device_id, status.ts, now_ms)
         return self._engine.on_status(parsed, status)
+
+    def _slide(self, ts_ms: int) -> None:
+        """Let flapping windows slide when event time enters a new minute.
+
+        In event time, not wall time, so a live run evaluates exactly as a replay or a backtest
+        of the same readings (``alerting._backtest.replay`` slides at the same minutes); wall
+        time would unflag a flapping alert in the middle of a backlog of old readings.
+        """
+        nxt = self._next_slide_ms
+        if nxt is None or ts_ms >= nxt:
+            minute = ts_ms // FLAP_STEP_MS * FLAP_STEP_MS
+            if nxt is not None:
+                self._engine.refresh_flapping(minute / 1000)
+            self._next_slide_ms = minute + FLAP_STEP_MS
 
     def district_of(self, topic: str) -> str | None:
         """The district of a valid topic of ours, for tagging a dead letter; else None."""

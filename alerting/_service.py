@@ -285,9 +285,7 @@ class AlertingService:
         if not force and now_s - self._last_tick_s < self._tick_interval_s:
             return
         self._last_tick_s = now_s
-        engine, now = self._router.engine, self._clock.now_s()
-        transitions = engine.tick(now)
-        engine.refresh_flapping(now)
+        transitions = self._router.engine.tick(self._clock.now_s())
         if transitions:
             self._publish_transitions(transitions)
 

@@ -15,13 +15,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from alerting import Engine, load_rules
+from alerting._backtest import replay
 from alerting._service import AlertingService
 from alerting._service_build import Store, build_service, load_fleet
 from alerting._settings import AlertingSettings
 from telemetry_core.kinds import DeviceKind
-from telemetry_core.registry import Device, Registry, write_registry_csv
+from telemetry_core.registry import Device, Registry, load_registry, write_registry_csv
 from telemetry_core.schema import AlertTransition, Status, Telemetry, decode, encode
 from telemetry_core.settings import load_settings
+from telemetry_core.topics import parse_topic
 from xiuhua.services import wait_until
 
 HERE = Path(__file__).parent
@@ -190,6 +193,14 @@ class Collector:
         """Disconnect (the session stays for a reconnect with the same id)."""
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def replayed_ids(stream: Sequence[tuple[str, bytes]], fleet: Path, rules: Path = RULES) -> set[str]:
+    """The transition ids a backtest of ``stream`` gives (the same engine code, offline)."""
+    engine = Engine(load_rules(rules), load_registry(fleet))
+    items = [(msg.ts, parse_topic(t), msg) for t, p in stream
+             for msg in [decode(p, Telemetry)]]  # fmt: skip
+    return {t.transition_id for t in replay([engine], items).transitions[0]}
 
 
 def tiers(

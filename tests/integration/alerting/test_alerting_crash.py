@@ -12,15 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from alerting import Engine, load_rules
-from telemetry_core.schema import Telemetry, decode
-from telemetry_core.topics import parse_topic
 from tests.integration.alerting.kit import (
     MIN_MS,
-    RULES,
     Collector,
     Publisher,
     make_fleet,
+    replayed_ids,
     series,
     service_subprocess,
     write_config,
@@ -36,17 +33,6 @@ def _stream(devices: list[str], t0: int) -> list[tuple[str, bytes]]:
     fills = [1.2 if (i // (PERIOD // 2)) % 2 else 0.5 for i in range(READINGS)]
     per_device = [series(d, t0 + k * 1000, fills) for k, d in enumerate(devices)]
     return [msg for group in zip(*per_device, strict=True) for msg in group]
-
-
-def _expected_ids(stream: list[tuple[str, bytes]], fleet: Path) -> set[str]:
-    from telemetry_core.registry import load_registry
-
-    engine = Engine(load_rules(RULES), load_registry(fleet))
-    ids: set[str] = set()
-    for topic, payload in stream:
-        for t in engine.on_telemetry(parse_topic(topic), decode(payload, Telemetry)):
-            ids.add(t.transition_id)
-    return ids
 
 
 def _checkpointed(db: Path) -> bool:
@@ -70,7 +56,7 @@ def test_sigkill_mid_stream_loses_nothing_and_re_emits_with_the_same_ids(
     stream = _stream(
         [d.device_id for d in registry], int(time.time() * 1000) - (READINGS + 60) * MIN_MS
     )
-    expected = _expected_ids(stream, fleet)
+    expected = replayed_ids(stream, fleet)
     assert len(expected) > 50
     collector = Collector(mosquitto.host, mosquitto.port)
     publisher = Publisher(mosquitto.host, mosquitto.port)

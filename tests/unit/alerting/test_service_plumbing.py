@@ -194,3 +194,14 @@ def test_every_message_is_acked_exactly_once(count: int) -> None:
     rig.checkpoint()
     rig.checkpoint()
     assert rig.source.acked_mids() == mids
+
+
+def test_flapping_windows_slide_on_event_minutes_not_on_wall_ticks() -> None:
+    rig = Rig()
+    base = (NOW_MS - 3_600_000) // 60_000 * 60_000  # an hour ago, on a minute
+    for k, offset_ms in enumerate([0, 20_000, 59_999, 60_000, 61_000, 185_000]):
+        rig.send(TOPIC, reading(0.5, base + offset_ms, seq=k))
+    rig.clock.advance(5.0)  # wall-time ticks happen too: they must not slide the windows
+    rig.service.step()
+    assert rig.engine.flap_refreshes == [(base + 60_000) / 1000, (base + 180_000) / 1000]
+    assert rig.engine.ticks == [rig.clock.now_s()]
