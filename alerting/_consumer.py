@@ -34,6 +34,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerting._consumer_client import ConsumerClient, Delivery
 from telemetry_core.settings import MqttSettings
+from telemetry_core.threads import guarded_thread
 
 log = structlog.get_logger()
 
@@ -186,8 +187,7 @@ class MqttConsumer:
 
     def start(self) -> None:
         """Start the network thread; it connects (and reconnects) with jittered backoff."""
-        self._thread = threading.Thread(target=self._run, name="alerting-mqtt", daemon=True)
-        self._thread.start()
+        self._thread = guarded_thread(self._run, name="alerting-mqtt")
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Disconnect, keeping the session (the broker keeps what we did not acknowledge)."""

@@ -30,6 +30,7 @@ from telemetry_core.alerting_wire import alerting_stats_topic
 from telemetry_core.clock import Clock
 from telemetry_core.errors import RejectedMessage
 from telemetry_core.schema import AlertTransition
+from telemetry_core.threads import DeathHandler, exit_process, guarded_thread
 from telemetry_core.topics import alert_topic, incident_topic
 
 log = structlog.get_logger()
@@ -97,6 +98,7 @@ class AlertingService:
         store_backoff: Backoff,
         devices: int = 0,
         metrics: PromMetrics | None = None,
+        on_thread_death: DeathHandler | None = None,
     ) -> None:
         self.counters = AlertingCounters()
         self._source = source
@@ -121,6 +123,7 @@ class AlertingService:
         start = clock.monotonic_s()
         self._last_cp_s = self._last_tick_s = self._last_stats_s = start
         self._threads: list[threading.Thread] = []
+        self._on_thread_death = on_thread_death or exit_process
         self.failed: str | None = None
         self.on_transition: Callable[[AlertTransition], None] | None = None
         """Called for each transition published (benchmarks and tests)."""
@@ -133,11 +136,7 @@ class AlertingService:
             ("alerting-checkpoint", self._checkpointer.run),
             ("alerting-processor", self._process_loop),
         ):
-            thread = threading.Thread(
-                target=self._guarded, args=(name, target), name=name, daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+            self._threads.append(guarded_thread(target, name=name, on_death=self._died))
         self._source.start()
         log.info("alerting_started", instance=self._instance)
 
@@ -182,15 +181,12 @@ class AlertingService:
         """Messages received and not yet acknowledged (approximate; read across threads)."""
         return len(self._source.inbox) + self._ledger.messages
 
-    def _guarded(self, name: str, target: Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException:
-            self.failed = name
-            log.exception("worker_thread_died", thread=name, instance=self._instance)
-            self._stop.set()
-            self._cp_stop.set()
-            raise
+    def _died(self, name: str, exc: BaseException) -> None:
+        """A worker thread died: stop the others, then the handler (by default: exit 70)."""
+        self.failed = name
+        self._stop.set()
+        self._cp_stop.set()
+        self._on_thread_death(name, exc)
 
     # -- processor -------------------------------------------------------------------------
 

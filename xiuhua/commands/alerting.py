@@ -23,7 +23,8 @@ app = typer.Typer(
         "the broker: after a crash the same transitions are published again, with the same ids.\n\n"
         "`xiuhua alerting --config FILE` (or `run`) runs the service; `check` validates rules "
         "files; `backtest` replays history through the same engine and scores it.\n\n"
-        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings, fleet or rules."
+        "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings, fleet or rules, "
+        "70 a worker thread died (the log says which: thread_died)."
     ),
     invoke_without_command=True,
     no_args_is_help=False,
@@ -59,10 +60,12 @@ def _run(config: Path | None) -> None:
     from telemetry_core.errors import ConfigError, RegistryError
     from telemetry_core.logging import configure_logging
     from telemetry_core.settings import load_settings
+    from telemetry_core.threads import install_excepthook
 
     try:
         settings = load_settings(AlertingSettings, config)
         configure_logging(settings.log.level, json=settings.log.json_lines)
+        install_excepthook()  # any thread that dies ends the process (exit 70)
         service = build_service(settings, load_fleet(settings))
     except (ConfigError, RegistryError, AlertingError) as exc:
         typer.echo(f"xiuhua alerting: {exc}", err=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import msgspec
 import pytest
 
@@ -43,7 +46,12 @@ def reading(level_m: float, ts_ms: int, seq: int = 0, device: str = "dr-jj-00000
 class Rig:
     """A service on fakes, with a manual clock."""
 
-    def __init__(self, engine: ThresholdEngine | None = None, store: MemoryStore | None = None):
+    def __init__(
+        self,
+        engine: ThresholdEngine | None = None,
+        store: MemoryStore | None = None,
+        on_thread_death: Callable[[str, BaseException], None] | None = None,
+    ):
         self.clock = ManualClock(NOW_MS / 1000)
         self.source = FakeSource()
         self.store = store or MemoryStore()
@@ -54,7 +62,7 @@ class Rig:
             source=self.source, router=router, store=self.store, clock=self.clock,
             instance="t1", checkpoint_interval_s=0.3, tick_interval_s=1.0, stats_interval_s=10.0,
             deadletter_topic="xh/v1/_deadletter/alerting", max_unconfirmed=100,
-            store_backoff=Backoff(0.001, 0.002),
+            store_backoff=Backoff(0.001, 0.002), on_thread_death=on_thread_death,
         )  # fmt: skip
         self.mid = 0
 
@@ -205,3 +213,29 @@ def test_flapping_windows_slide_on_event_minutes_not_on_wall_ticks() -> None:
     rig.service.step()
     assert rig.engine.flap_refreshes == [(base + 60_000) / 1000, (base + 180_000) / 1000]
     assert rig.engine.ticks == [rig.clock.now_s()]
+
+
+class BrokenSnapshot(ThresholdEngine):
+    def snapshot(self) -> bytes:
+        raise MemoryError("no room for the snapshot")
+
+
+def test_a_worker_thread_that_dies_is_reported_by_name_and_stops_the_service() -> None:
+    died: list[tuple[str, str]] = []
+    dead = threading.Event()
+
+    def on_death(name: str, exc: BaseException) -> None:
+        died.append((name, type(exc).__name__))
+        dead.set()
+
+    rig = Rig(BrokenSnapshot(), on_thread_death=on_death)
+    rig.send(TOPIC, reading(2.5, NOW_MS))
+    rig.clock.advance(1.0)  # the checkpoint is due at once: the processor takes a snapshot
+    rig.service.start()
+    try:
+        assert dead.wait(30), "the processor's death was not reported"
+    finally:
+        rig.service.stop(timeout_s=5)
+    assert died == [("alerting-processor", "MemoryError")]
+    assert rig.service.dead_thread() == "alerting-processor"
+    assert rig.source.acks == []  # nothing durable, nothing acknowledged
