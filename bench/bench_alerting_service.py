@@ -42,7 +42,7 @@ from firmware_sim import make_fleet
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, write_registry_csv
 from telemetry_core.schema import AlertTransition, Telemetry, decode, encode
-from tests.integration.ingest.kit import ingest_subprocess
+from tests.integration.ingest.kit import ingest_subprocess, prime_plain_session
 from tests.integration.ingest.kit import write_config as ingest_config
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
@@ -248,6 +248,11 @@ def run(
     args: argparse.Namespace,
     rng: random.Random,
 ) -> None:
+    # Both sessions exist before either process starts (building the engine over 10,000
+    # devices takes seconds): the broker queues for them whatever comes first.
+    filters = [f"xh/v1/+/+/+/{c}" for c in ("telemetry", "event", "status")]
+    prime_plain_session(broker.host, broker.port, "xiuhua-alerting-alerting-1", filters)
+    prime_plain_session(broker.host, broker.port, "xiuhua-xiuhua-ingest-ingest-1", filters)
     alerting = start_alerting(tmp, broker, tmp / "fleet.csv")
     ingester = start_ingester(tmp, broker, influx, tmp / "fleet.csv")
     watcher = Watcher(broker)

@@ -28,6 +28,7 @@ HERE: Final = Path(__file__).resolve().parent
 REPO: Final = HERE.parents[1]
 TARGETS: Final = {
     "ingest": "tests.fuzz.fuzz_ingest",
+    "alerting": "tests.fuzz.fuzz_alerting",
     "edge_commands": "tests.fuzz.fuzz_edge_commands",
 }
 _DONE: Final = re.compile(r"Done (\d+) runs in (\d+) second")
