@@ -3,9 +3,10 @@
 Both run as their own processes (``xiuhua alerting``, ``xiuhua ingest``) on one Mosquitto and
 one InfluxDB, over 10,000 drain nodes with the default rule set, and both consume every reading.
 
-1. **Latency, paced**: readings at ``--rate`` per second (default 10,000: each node once a
-   second, event time = wall time) for ``--seconds``; some nodes run surcharged for two readings
-   in a row, which raises ``drain.overload`` to orange on the second. Latency is the time from
+1. **Latency, paced**: readings at each of ``--rates`` per second (default 10,000, each node
+   once a second, then 2,000 from 2,000 nodes; event time = wall time) for ``--seconds``; a tenth
+   of the nodes run surcharged for two readings in a row, which raises ``drain.overload`` to
+   orange on the second. Latency is the time from
    publishing that second reading to a subscriber receiving its transition (so it includes the
    broker's delivery of the transition: an upper bound of reading publish -> transition publish).
 2. **Highest rate, unpaced**: ``--n`` readings blasted as fast as the broker takes them; the time
@@ -21,6 +22,7 @@ not the bottleneck. Peak RSS of the alerting process is printed, per device.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import subprocess
 import sys
@@ -192,12 +194,18 @@ def paced(
     rate: int,
     seconds: int,
     first: int,
+    used: set[int],
     rng: random.Random,
 ) -> tuple[dict[tuple[str, int], float], int]:
-    """Publish ``rate`` readings a second; the publish time of each crossing's second reading."""
-    crossing = set(rng.sample(range(len(fleet)), min(len(fleet), rate * seconds // 50)))
+    """``rate`` readings a second from ``rate`` nodes (each once a second) for ``seconds``;
+    a tenth of them (never crossed before) surcharged at seconds 2 and 3. Returns the publish
+    time of each crossing's second reading, by (device, ts), and how many were sent."""
+    nodes = list(range(min(len(fleet), rate)))
+    fresh = [k for k in nodes if k not in used]
+    crossing = set(rng.sample(fresh, min(len(fresh), len(nodes) // 10)))
+    used |= crossing
     published: dict[tuple[str, int], float] = {}
-    began, sent, total, seq = time.monotonic(), 0, rate * seconds, 1
+    began, sent, total = time.monotonic(), 0, rate * seconds
     while sent < total:
         due = min(total, int((time.monotonic() - began) * rate)) - sent
         if due <= 0:
@@ -206,12 +214,11 @@ def paced(
         now_ms = int(time.time() * 1000)
         msgs, marks = [], []
         for i in range(sent, sent + due):
-            k, rnd = i % len(fleet), 1 + i // len(fleet)
+            k, rnd = nodes[i % len(nodes)], 1 + i // len(nodes)
             hot = k in crossing and rnd in (2, 3)
-            msgs.append(
-                (topic_of(fleet[k]), reading(fleet[k], seq + rnd, now_ms, 1.2 if hot else 0.3, rng))
-            )
-            if k in crossing and rnd == 3:
+            fill = 1.2 if hot else 0.3
+            msgs.append((topic_of(fleet[k]), reading(fleet[k], first + i, now_ms, fill, rng)))
+            if hot and rnd == 3:
                 marks.append((fleet[k].device_id, now_ms))
         at = time.time()
         pub.send(publish_packets(msgs, first=first + sent))
@@ -221,9 +228,27 @@ def paced(
     return published, sent
 
 
+def _both_reached(alerting: Process, ingester: Process, count: int) -> bool:
+    return alerting.value() >= count and ingester.value() >= count
+
+
+def latency(watcher: Watcher, published: dict[tuple[str, int], float], rate: int,
+            seconds: int, sent: int) -> None:  # fmt: skip
+    """Wait for every timed transition and print p50/p99."""
+    wait_until(lambda: all(k in watcher.arrived for k in published), timeout_s=300,
+               interval_s=0.05)  # fmt: skip
+    lat = np.array([(watcher.arrived[k] - t) * 1000 for k, t in published.items()])
+    p50, p99 = np.percentile(lat, [50, 99])
+    print(
+        f"latency reading publish -> transition received at {rate:,}/s for {seconds} s "
+        f"({sent:,} readings, {len(lat)} transitions timed): p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms, max {lat.max():.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--rates", type=int, nargs="+", default=[10_000, 2_000])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true")
@@ -259,18 +284,18 @@ def run(
     pub = BlastPublisher(broker.host, broker.port, "bench-alerting-pub")
     try:
         first = warm_up(pub, fleet, [alerting, ingester], rng)
-        published, sent = paced(
-            pub, fleet, rate=args.rate, seconds=args.seconds, first=first, rng=rng
-        )
-        wait_until(lambda: len(watcher.arrived) >= len(published), timeout_s=120, interval_s=0.05)
-        lat = np.array([(watcher.arrived[k] - t) * 1000 for k, t in published.items()])
-        p50, p99 = np.percentile(lat, [50, 99])
-        print(
-            f"latency reading publish -> transition received at {args.rate:,}/s for "
-            f"{args.seconds} s ({sent:,} readings, {len(lat)} transitions timed): "
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat.max():.1f} ms"
-        )
-        blast(pub, fleet, alerting, ingester, n=args.n, first=first + sent, rng=rng)
+        used: set[int] = set()
+        for rate in args.rates:
+            published, sent = paced(pub, fleet, rate=rate, seconds=args.seconds, first=first,
+                                    used=used, rng=rng)  # fmt: skip
+            latency(watcher, published, rate, args.seconds, sent)
+            first += sent
+            wait_until(
+                functools.partial(_both_reached, alerting, ingester, first),
+                timeout_s=300,
+                interval_s=0.1,
+            )  # both drained before the next run
+        blast(pub, fleet, alerting, ingester, n=args.n, first=first, rng=rng)
         rss = alerting.peak_rss_mb()
         print(
             f"alerting peak RSS {rss:.0f} MB ({rss * 1024 / DEVICES:.1f} KiB per device, "
