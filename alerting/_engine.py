@@ -186,19 +186,18 @@ class Engine:
             if ev.update(ts, readings, quality, rt):
                 out = out if out is not None else []
                 self._transition(ctx, ev, ts, msg.historical, out)
+            elif ev.state.flapping:
+                out = out if out is not None else []
+                self._release(ctx, ev, ts, msg.historical, out)
             if gates is not None:
                 (ctx.awake.discard if ev.idle else ctx.awake.add)(ev)
         return out or _NONE
 
     def _unevaluated(self, ctx: _Device | None, msg: Telemetry) -> list[AlertTransition]:
         """A reading of an unknown device (rain kept if it is a gauge of the network), or a
-        duplicate or late one: it shows the device alive but cannot rewrite the past."""
-        if ctx is None:
-            if msg.device_id in self._gauges:
-                self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
-            return _NONE
-        if ctx.silent_raised:
-            return self._heard(ctx, msg.ts, msg.historical) or _NONE
+        duplicate or late one: it cannot rewrite the past, nor show the device alive now."""
+        if ctx is None and msg.device_id in self._gauges:
+            self._rain(msg.device_id, msg.ts / 1000.0, msg.readings)
         return _NONE
 
     def _feed(self, rt: Runtime, t: float, readings: Mapping[str, float]) -> None:
@@ -230,7 +229,7 @@ class Engine:
     def on_event(self, topic: Topic, msg: Event) -> list[AlertTransition]:
         """A device event: the device is alive (silent alerts clear); no rule reads events yet."""
         ctx = self._devices.get(msg.device_id)
-        if ctx is None or not ctx.silent:
+        if ctx is None or not ctx.silent or msg.ts <= ctx.last_seen:
             return _NONE
         self._watermark_ms = max(self._watermark_ms, msg.ts)
         return self._heard(ctx, msg.ts, msg.historical) or _NONE
@@ -288,13 +287,19 @@ class Engine:
     # -- transitions ----------------------------------------------------------------------------
 
     def _transition(
-        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition]
-    ) -> None:
+        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition],
+        *, change: bool = True,
+    ) -> None:  # fmt: skip
         st, rule = ev.state, ev.rule.rule
-        note_change(st, ts, rule.flapping)
+        was_flapping = st.flapping
+        if change:
+            note_change(st, ts, rule.flapping)
         target = st.target
         if st.flapping and target < st.tier:
-            return  # held at its highest tier while flapping
+            if not was_flapping:  # mark it on the map once; hold it at its highest tier
+                reason = f"flapping: held at {TIER_NAMES[st.tier]}"
+                out.append(self._message(ctx, ev, st.tier, ts, notify=False, reason=reason))
+            return
         if target == st.tier:
             return
         if st.tier == 0:
@@ -323,6 +328,14 @@ class Engine:
         else:
             self._active[ev.key] = (ctx, ev)
         out.append(msg)
+
+    def _release(
+        self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition]
+    ) -> None:
+        """A held flapping alert whose window has calmed goes to its real tier again."""
+        refresh_flapping(ev.state, ts, ev.rule.rule.flapping)
+        if not ev.state.flapping and ev.state.target != ev.state.tier:
+            self._transition(ctx, ev, ts, historical, out, change=False)
 
     def _message(
         self, ctx: _Device, ev: Evaluator, from_tier: int, ts: int, *, historical: bool = False,

@@ -125,7 +125,9 @@ class ThresholdEvaluator(Evaluator):
             if st.latched[i]:
                 target = self.tiers[i].level
                 break
-        self.idle = target == 0 and not any(st.counts) and all(x == UNSET for x in st.since)
+        self.idle = (
+            target == 0 == st.tier and not any(st.counts) and all(x == UNSET for x in st.since)
+        )
         if target == st.target:
             return False
         return self._set_target(target, self._why(target, v, rt))

@@ -150,7 +150,8 @@ class AlertStore:
             transition_id=tr.transition_id, alert_id=tr.alert_id, device_id=tr.device_id,
             ts=tr.ts, payload=_ENCODER.encode(tr),
         ).on_conflict_do_nothing(index_elements=["transition_id"])  # fmt: skip
-        return bool(conn.execute(stmt).rowcount)
+        # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflict
+        return conn.execute(stmt.returning(TRANSITIONS.c.transition_id)).first() is not None
 
     def _apply(self, conn: Connection, tr: AlertTransition) -> None:
         if tr.tier_from == tr.tier_to:

@@ -15,6 +15,7 @@ from firmware_sim._events import (
     write_truth_events,
 )
 from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT, make_fleet
+from firmware_sim._netfile import write_network
 from firmware_sim._runner import RunSummary, parse_duration, run_to_files
 from firmware_sim._scenario import Scenario, ScenarioInfo, list_scenarios, load_scenario
 from firmware_sim._scoring import TIERS, LabelScore, ScoredAlert, score_alerts
@@ -49,5 +50,6 @@ __all__ = [
     "run_to_files",
     "score_alerts",
     "write_ground_truth",
+    "write_network",
     "write_truth_events",
 ]

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from firmware_sim._common import local_hour
-from firmware_sim._events import NodeSeries, TruthEvent, node_events
+from firmware_sim._events import NodeSeries, TruthEvent, event_records, node_events
+from firmware_sim._levelsensor import DROWNED_M, LevelSensors, submerged_events
 from firmware_sim._network import Network, generate_network
-from firmware_sim._rain import chicago_mmh, typhoon_mmh
-from firmware_sim._scenario import DesignStorm, RainEvent, Scenario
+from firmware_sim._rainfield import RainField, rain_series
+
+__all__ = ["DrainModel", "network_size", "node_of", "rain_series"]
+from firmware_sim._scenario import Scenario
 from firmware_sim._swmm import (
-    RAIN_STEP_MIN,
     SEWAGE_PATTERN,
     HydraulicResult,
     build_inp,
@@ -38,30 +40,6 @@ FLOOD_M3S = 1e-4
 """Below this, SWMM's flooding loss is numerical noise, not a manhole overflowing."""
 
 
-def event_mmh(event: RainEvent, seed: int) -> np.ndarray:
-    """One rain event's hyetograph in mm/h, one value per 5 minutes from its start."""
-    if isinstance(event, DesignStorm):
-        return chicago_mmh(
-            event.return_period_y, event.duration_min, event.peak_ratio, RAIN_STEP_MIN
-        )
-    return typhoon_mmh(
-        event.duration_h, event.total_mm, event.peak_mm_h, RAIN_STEP_MIN, seed,
-        wettest_hour_mm=event.wettest_hour_mm,
-    )  # fmt: skip
-
-
-def rain_series(scenario: Scenario, seed: int) -> np.ndarray:
-    """The scenario's rainfall in mm/h at its reference point, one value per 5 minutes."""
-    steps = int(np.ceil(scenario.duration_h * 60 / RAIN_STEP_MIN))
-    rain = np.zeros(steps)
-    for k, event in enumerate(scenario.rain):
-        part = event_mmh(event, seed + k)
-        begin = int(event.start_h * 60 / RAIN_STEP_MIN)
-        part = part[: max(0, steps - begin)]
-        rain[begin : begin + part.size] += part
-    return rain
-
-
 def node_of(device: Device, network: Network) -> int:
     """Index of the junction a drain device sits on: its ``swmm_node`` attribute, else a hash."""
     wanted = device.attributes.get("swmm_node")
@@ -77,7 +55,7 @@ def node_of(device: Device, network: Network) -> int:
     return index
 
 
-def _network_size(district_name: str, devices: Sequence[Device], default: int) -> int:
+def network_size(district_name: str, devices: Sequence[Device], default: int) -> int:
     """The network size the fleet was made with (``network_nodes``), else ``default``."""
     sizes = {
         d.attributes.get("network_nodes", default) for d in devices if d.district == district_name
@@ -109,7 +87,7 @@ class DrainModel:
         self._start_s = start_s
         districts = sorted({d.district for d in devices})
         self.networks = [
-            generate_network(name, _network_size(name, devices, nodes_per_district))
+            generate_network(name, network_size(name, devices, nodes_per_district))
             for name in districts
         ]
         self._result: HydraulicResult | None = None
@@ -118,6 +96,7 @@ class DrainModel:
         self._quality = rng.uniform(0.8, 1.2, n)
         self._battery0 = rng.uniform(3.45, 3.65, n)
         self._rssi0 = rng.normal(-88.0, 6.0, n)
+        self.level_sensors = LevelSensors(devices, seed)
         self._map_devices()
 
     def _map_devices(self) -> None:
@@ -144,10 +123,10 @@ class DrainModel:
         if self._result is None:
             inp = build_inp(
                 self.networks,
-                rain_series(self._scenario, self._seed),
+                RainField(self._scenario, self._seed),
                 self._start_s,
                 self._scenario.duration_s,
-                self._scenario.outfall_stage_m,
+                self._scenario.storm_surge,
             )
             result = run_swmm(inp, self._start_s, cache_dir, timeout_s)
             nodes = {n: i for i, n in enumerate(result.node_names)}
@@ -176,11 +155,13 @@ class DrainModel:
         pattern = SEWAGE_PATTERN[int(local_hour(self._start_s + rel_s)) % 24]
         sewage = np.clip(self._dwf * pattern / np.maximum(np.abs(flow), 1e-6), 0.0, 1.0)
         days = rel_s / 86_400.0
+        velocity = at(res.velocity_ms, self._link_idx)
+        measured = self.level_sensors.measure(level, velocity, self._depth_max, rel_s)
         columns = {
-            "level_m": level,
-            "fill_ratio": level / self._diameter,
+            "level_m": measured,
+            "fill_ratio": measured / self._diameter,
             "flow_m3s": flow,
-            "velocity_ms": at(res.velocity_ms, self._link_idx),
+            "velocity_ms": velocity,
             "cod_mgl": self._quality * (SEWAGE_COD_MGL * sewage + RUNOFF_COD_MGL * (1 - sewage)),
             "nh3n_mgl": self._quality * (SEWAGE_NH3N_MGL * sewage + RUNOFF_NH3N_MGL * (1 - sewage)),
             "battery_v": self._battery0 - 0.004 * days,
@@ -212,7 +193,29 @@ class DrainModel:
                                           f"node={self._node_keys[i]}")
                     )  # fmt: skip
                     k += 1
-        return records
+        return records + event_records(self.sensor_events(until_s))
+
+    def _repeated(
+        self, spans: list[tuple[float, float]], until_s: float
+    ) -> list[tuple[float, float]]:
+        """Spans of one scenario period (relative seconds), repeated each period before until_s."""
+        out, period = [], self._scenario.duration_s
+        for a, b in spans:
+            k = 0
+            while (begin := self._start_s + k * period + a) < until_s:
+                out.append((begin, min(self._start_s + k * period + min(b, period), until_s)))
+                k += 1
+        return out
+
+    def sensor_events(self, until_s: float) -> list[TruthEvent]:
+        """Level-sensor faults: ``fault:fouling`` per device, ``fault:submerged`` while drowned."""
+        events = self.level_sensors.fouling_events(self._start_s, until_s)
+        res = self._result
+        if res is None:
+            return events
+        drowned = res.depth_m[:, self._node_idx] >= self._depth_max - DROWNED_M
+        spans = [self._repeated(s, until_s) for s in intervals(drowned, res.times_s)]
+        return events + submerged_events(self.devices, spans)
 
     def truth_events(self, until_s: float) -> list[TruthEvent]:
         """Overflow and surcharge spans per modelled manhole (unit ``jj-J012``), unmerged."""
@@ -235,4 +238,4 @@ class DrainModel:
         return node_events(
             series, flood_m3s=FLOOD_M3S, start_s=self._start_s,
             period_s=self._scenario.duration_s, until_s=until_s,
-        )  # fmt: skip
+        ) + self.sensor_events(until_s)  # fmt: skip

@@ -21,15 +21,16 @@ SCALE = {
     "nh3n_mgl": 1.0, "battery_v": 0.05, "rssi_dbm": 2.0, "occupied_stalls": 1.0,
     "nh3_mgm3": 0.05, "h2s_mgm3": 0.002, "paper_pct": 1.0, "soap_pct": 1.0, "temperature_c": 0.5,
     "humidity_pct": 1.0, "weight_kg": 5.0, "fill_kitchen_pct": 2.0, "fill_recyclable_pct": 2.0,
-    "fill_hazardous_pct": 2.0, "fill_other_pct": 2.0,
+    "fill_hazardous_pct": 2.0, "fill_other_pct": 2.0, "rain_mmh": 1.0, "rain_day_mm": 0.2,
 }  # fmt: skip
 """A typical sensor resolution per metric: baseline noise is a tenth of it, faults multiples."""
-UNTOUCHED = frozenset({"footfall_count", "water_l", "fault_code"})
-"""Counters and status codes are digital: no analogue noise or drift."""
+UNTOUCHED = frozenset({"footfall_count", "water_l", "fault_code", "rain_mmh", "rain_day_mm"})
+"""Counters, status codes and tipping-bucket counts are digital: no analogue noise or drift."""
 DEFAULT_METRIC = {
     DeviceKind.DRAIN: "level_m",
     DeviceKind.TOILET: "nh3_mgm3",
     DeviceKind.GARBAGE: "fill_other_pct",
+    DeviceKind.RAIN: "rain_mmh",
 }
 
 
@@ -104,6 +105,10 @@ class SensorLayer:
             if active(f.spec, rel_s, self._scenario.duration_s):
                 self._apply(f, values=values, missing=missing, failed=failed, rel_s=rel_s, rng=rng)
         np.clip(values, self._low, self._high, out=values)
+        failed_metric = np.isnan(values)  # a model's NaN is a read its sensor could not take
+        if failed_metric.any():
+            missing |= failed_metric
+            values[failed_metric] = 0.0
         return Measured(values, missing, failed)
 
     def _apply(

@@ -28,6 +28,20 @@ SPILL_LIMIT = 1.6
 FIRE_C = 280.0
 
 
+def stretch_profile_hours(collection_hours: Sequence[float]) -> list[float]:
+    """Per stretch between consecutive daily collections, the disposal profile's integral (h).
+
+    With no collection the stretch is the whole day.
+    """
+    hours = sorted(set(collection_hours)) or [0.0]
+    grid = np.arange(0.0, 24.0, 1.0 / 60.0)
+    per_minute = np.interp(grid, np.arange(25.0), np.append(DISPOSAL, DISPOSAL[0])) / 60.0
+    cumulative = np.concatenate([[0.0], np.cumsum(per_minute)])
+    at = [cumulative[round(h * 60)] for h in hours]
+    day = float(cumulative[-1])
+    return [float((b - a) % day) or day for a, b in zip(at, at[1:] + at[:1], strict=True)]
+
+
 class GarbageModel:
     """Vectorised state of every garbage station in a fleet."""
 
@@ -42,8 +56,9 @@ class GarbageModel:
         self.capacity_l = np.array(
             [[d.attr(f"bin_{c}_l") for c in WASTE_CATEGORIES] for d in devices]
         ).reshape(n, 4)
-        # Litres per hour on an average hour: 45-85 % of a bin between two collections (12 h).
-        self.rate_l_h = self.capacity_l * self._rng.uniform(0.45, 0.85, (n, 4)) / 12.0
+        # Litres per profile-hour: the fullest stretch between two collections brings 45-85 %.
+        busiest = max(stretch_profile_hours(scenario.collection_hours))
+        self.rate_l_h = self.capacity_l * self._rng.uniform(0.45, 0.85, (n, 4)) / busiest
         self.fill_l = self.capacity_l * self._rng.uniform(0.0, 0.3, (n, 4))
         self.temperature = np.full(n, 22.0)
         self.fires = self._selected("fire")

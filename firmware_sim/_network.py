@@ -1,9 +1,14 @@
-"""A generated, plausible storm-and-sewer network for one district: a trunk, branches, an outfall.
+"""A generated, plausible storm-and-sewer network for one district: catchments, trunks, outfalls.
 
-Pipes are sized the way a designer would (rational method with GB 50014's storm intensity for a
-return period chosen per branch, then the smallest standard diameter whose full-pipe Manning
-capacity carries it), so capacity differs across the network: old branches designed for half a
-year overflow in a typhoon while trunks designed for three years merely surcharge.
+A district's network is split into catchments of about ``CATCHMENT_NODES`` manholes, each a trunk
+with branches of two to four manholes and its own outfall, side by side around the district
+centre (coordinates are metres east and north of it). Pipes are sized the way a designer would:
+the rational method with GB 50014's storm intensity for the pipe's design return period and
+today's runoff coefficient, a time of concentration of 10 minutes' inlet time plus the travel time
+at 1 m/s along the longest path upstream, then the smallest standard diameter whose full-pipe
+Manning capacity carries it. Capacity therefore differs across the network: branches designed for
+half a year overflow in a typhoon while trunks designed for three to five years merely surcharge,
+and a storm no rarer than a pipe's design return period stays in it.
 """
 
 from __future__ import annotations
@@ -17,11 +22,23 @@ import numpy as np
 from firmware_sim._geo import district
 from firmware_sim._rain import storm_intensity_lsha
 
-STANDARD_DIAMETERS_M = (0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.35, 1.5, 1.65, 1.8, 2.0, 2.2, 2.4)
+STANDARD_DIAMETERS_M = (
+    0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.35, 1.5, 1.65, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.5
+)  # fmt: skip
 MANNING_N = 0.013
 COVER_M = 0.7
 DWF_M3S_PER_HA = 0.0004
 """Average sanitary flow per hectare: about 150 people per ha at 230 L/day each."""
+CATCHMENT_NODES = 45
+"""About how many manholes drain to one outfall; larger networks get more catchments."""
+CATCHMENT_GAP_M = 900.0
+"""Distance between neighbouring catchments' trunks."""
+INLET_MIN = 10.0
+TRAVEL_MS = 1.0
+TRUNK_RETURN_Y = (3.0, 3.0, 5.0)
+BRANCH_RETURN_Y = (0.25, 0.33, 0.5, 0.5, 1.0, 2.0)
+"""Today's worth of branches: old ones, built to half a year for a less paved catchment, now hold a
+quarter to a third of a year's storm; newer ones half a year to two years (GB 50014)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +54,7 @@ class Junction:
     imperv_pct: float
     dwf_m3s: float
     design_return_y: float
+    """The return period the pipe leaving this manhole was sized for (today's catchment)."""
 
     @property
     def max_depth_m(self) -> float:
@@ -61,15 +79,23 @@ class Conduit:
 
 
 @dataclass(frozen=True, slots=True)
+class Outfall:
+    """Where a catchment's trunk discharges (a river, the estuary or the sea)."""
+
+    name: str
+    x_m: float
+    y_m: float
+    invert_m: float
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
-    """One district's network. Every junction has exactly one outgoing conduit (a tree)."""
+    """One district's network: every junction has exactly one outgoing conduit (a forest)."""
 
     district: str
     junctions: tuple[Junction, ...]
     conduits: tuple[Conduit, ...]
-    outfall: str
-    outfall_invert_m: float
-    outfall_x_m: float
+    outfalls: tuple[Outfall, ...]
 
     def outgoing(self) -> dict[str, Conduit]:
         """Each junction's outgoing conduit, by junction name."""
@@ -78,14 +104,11 @@ class Network:
     def upstream_dwf_m3s(self) -> dict[str, float]:
         """Mean dry-weather flow leaving each junction: its own plus all upstream."""
         out = self.outgoing()
-        total = {j.name: j.dwf_m3s for j in self.junctions}
-        # Junctions are generated upstream-before-downstream within each path, but branches attach
-        # anywhere, so accumulate by walking each junction's path to the outfall.
-        acc = dict.fromkeys(total, 0.0)
-        for name, q in total.items():
-            node = name
+        acc = dict.fromkeys((j.name for j in self.junctions), 0.0)
+        for j in self.junctions:
+            node = j.name
             while node in out:
-                acc[node] += q
+                acc[node] += j.dwf_m3s
                 node = out[node].downstream
         return acc
 
@@ -121,80 +144,107 @@ class _Draft:
     area: float
     imperv: float
     design_p: float
+    trunk: bool
 
 
-def _layout(n: int, rng: np.random.Generator) -> tuple[list[_Draft], float]:
+def _catchment(
+    first: int, n: int, y0: float, outfall: str, *, rng: np.random.Generator, min_p: float
+) -> list[_Draft]:
+    """One catchment of ``n`` manholes numbered from ``first``: a trunk along x, then branches."""
     n_trunk = max(2, n // 3)
     spacing = float(rng.uniform(90, 140))
+    trunk_p = max(min_p, float(rng.choice(TRUNK_RETURN_Y)))
     drafts = [
-        _Draft(f"J{i:03d}", i * spacing, 0.0, f"J{i + 1:03d}", spacing, 0.0, 0.0, 3.0)
+        _Draft(f"J{first + i:03d}", i * spacing, y0, f"J{first + i + 1:03d}", spacing,
+               0.0, 0.0, trunk_p, trunk=True)
         for i in range(n_trunk)
-    ]
-    drafts[-1].down = "OUT"
-    idx = n_trunk
-    side = 1.0
-    while idx < n:
-        length = min(int(rng.integers(2, 5)), n - idx)
+    ]  # fmt: skip
+    drafts[-1].down = outfall
+    idx, side = first + n_trunk, 1.0
+    while idx < first + n:
+        length = min(int(rng.integers(2, 5)), first + n - idx)
         attach = drafts[int(rng.integers(0, n_trunk))]
-        p = float(rng.choice([0.5, 0.5, 1.0, 2.0, 3.0]))  # older branches were built to 0.5 y
+        p = max(min_p, float(rng.choice(BRANCH_RETURN_Y)))
         down = attach.name
         for k in range(length):
             step = float(rng.uniform(60, 110))
-            y = side * step * (k + 1)
-            drafts.append(_Draft(f"J{idx:03d}", attach.x, y, down, step, 0, 0, p))
+            y = y0 + side * step * (k + 1)
+            drafts.append(_Draft(f"J{idx:03d}", attach.x, y, down, step, 0, 0, p, trunk=False))
             down = f"J{idx:03d}"
             idx += 1
         side = -side
+    return drafts
+
+
+def _layout(
+    n: int, rng: np.random.Generator, min_p: float
+) -> tuple[list[_Draft], list[tuple[str, float, float]]]:
+    """Drafts of all catchments, centred on the district centre, and their outfalls (x, y)."""
+    count = max(1, round(n / CATCHMENT_NODES))
+    sizes = [n // count + (1 if c < n % count else 0) for c in range(count)]
+    drafts: list[_Draft] = []
+    outfalls = []
+    for c, size in enumerate(sizes):
+        y0 = (c - (count - 1) / 2) * CATCHMENT_GAP_M
+        part = _catchment(len(drafts), size, y0, f"OUT{c}", rng=rng, min_p=min_p)
+        end = max(d.x for d in part) + part[0].length
+        outfalls.append((f"OUT{c}", end, y0))
+        drafts += part
+    shift = max(x for _, x, _ in outfalls) / 2
     for d in drafts:
+        d.x -= shift
         d.area = float(rng.uniform(0.8, 2.6))
         d.imperv = float(rng.uniform(55, 88))
-    return drafts, n_trunk * spacing
+    return drafts, [(name, x - shift, y) for name, x, y in outfalls]
 
 
-def _accumulate(drafts: list[_Draft]) -> dict[str, tuple[float, float, int]]:
-    """Per junction: upstream area (ha), area-weighted runoff coefficient, node count."""
+def _accumulate(drafts: list[_Draft]) -> dict[str, tuple[float, float, float]]:
+    """Per junction: upstream area (ha), area-weighted runoff coefficient, travel time (min)."""
     by_name = {d.name: d for d in drafts}
     acc: dict[str, list[float]] = {d.name: [0.0, 0.0, 0.0] for d in drafts}
     for d in drafts:
-        # Branches were designed when their catchments were less paved than today.
-        psi = 0.15 + 0.7 * d.imperv / 100 if d.design_p >= 3.0 else 0.4
-        node = d.name
+        # GB 50014 runoff coefficients: roofs and roads 0.85-0.95; wet green land in a design storm
+        psi = 0.35 + 0.6 * d.imperv / 100
+        node, path_m = d.name, 0.0
         while node in by_name:
             acc[node][0] += d.area
             acc[node][1] += d.area * psi
-            acc[node][2] += 1
+            acc[node][2] = max(acc[node][2], path_m)
+            path_m += by_name[node].length
             node = by_name[node].down
-    return {k: (v[0], v[1] / v[0], int(v[2])) for k, v in acc.items()}
+    return {k: (v[0], v[1] / v[0], v[2] / TRAVEL_MS / 60.0) for k, v in acc.items()}
 
 
-def generate_network(district_name: str, n_junctions: int) -> Network:
-    """The network of ``district_name`` with ``n_junctions`` manholes; deterministic per input."""
+def generate_network(district_name: str, n_junctions: int, *, min_return_y: float = 0.0) -> Network:
+    """The network of ``district_name`` with ``n_junctions`` manholes; deterministic per input.
+
+    ``min_return_y`` raises every pipe's design return period to at least that (for tests and
+    for a city that builds to a standard).
+    """
     if n_junctions < 3:
         raise ValueError(f"a network needs at least 3 junctions, got {n_junctions}")
     info = district(district_name)
     rng = np.random.default_rng(zlib.crc32(f"{district_name}/{n_junctions}".encode()))
-    drafts, outfall_x = _layout(n_junctions, rng)
+    drafts, outfalls = _layout(n_junctions, rng, min_return_y)
     acc = _accumulate(drafts)
     grade = float(rng.uniform(0.001, 0.003))
     sized = {}
     for d in drafts:
-        area, psi, count = acc[d.name]
-        minutes = 10.0 + 1.5 * count  # inlet time plus a rough travel time
-        q = psi * storm_intensity_lsha(d.design_p, minutes) * area / 1000.0
+        area, psi, travel_min = acc[d.name]
+        q = psi * storm_intensity_lsha(d.design_p, INLET_MIN + travel_min) * area / 1000.0
         q += 2.5 * DWF_M3S_PER_HA * area
         sized[d.name] = _size_pipe(q, grade)
-    outfall_invert = info.ground_m - 2.6
-    inverts: dict[str, float] = {"OUT": outfall_invert}
-    # Trunk first (in reverse), then branches in order: each draft's downstream is already placed.
-    order = [d for d in reversed(drafts) if d.y == 0.0] + [d for d in drafts if d.y != 0.0]
+    inverts: dict[str, float] = {name: info.ground_m - 2.6 for name, _, _ in outfalls}
+    # Trunks first (downstream to upstream), then branches in order: downstreams are placed first.
+    order = [d for d in reversed(drafts) if d.trunk] + [d for d in drafts if not d.trunk]
     for d in order:
         dia, slope = sized[d.name]
         down_crown = inverts[d.down] + (sized[d.down][0] if d.down in sized else dia)
         # Crowns line up at junctions (a smaller pipe never enters below a larger pipe's crown).
         inverts[d.name] = max(inverts[d.down] + slope * d.length, down_crown - dia + 0.01)
-    return _assemble(
-        district_name, drafts=drafts, sized=sized, inverts=inverts, outfall_x=outfall_x, rng=rng
-    )
+    falls = tuple(Outfall(name, round(x, 1), round(y, 1), inverts[name]) for name, x, y in outfalls)
+    return _assemble(district_name, drafts=drafts, sized=sized, inverts=inverts, outfalls=falls,
+                     rng=rng)  # fmt: skip
 
 
 def _assemble(
@@ -203,33 +253,27 @@ def _assemble(
     drafts: list[_Draft],
     sized: dict[str, tuple[float, float]],
     inverts: dict[str, float],
-    outfall_x: float,
+    outfalls: tuple[Outfall, ...],
     rng: np.random.Generator,
 ) -> Network:
     base = district(district_name).ground_m
+    by_name = {d.name: d for d in drafts}
     junctions, conduits = [], []
     for d in drafts:
         dia = sized[d.name][0]
-        path_m = outfall_x - d.x + abs(d.y)
+        node, path_m = d.name, 0.0
+        while node in by_name:
+            path_m += by_name[node].length
+            node = by_name[node].down
         terrain = base + 0.0012 * path_m + float(rng.normal(0, 0.15))
         ground = max(terrain, inverts[d.name] + dia + COVER_M)
         junctions.append(
-            Junction(
-                d.name,
-                d.x,
-                d.y,
-                round(inverts[d.name], 3),
-                round(ground, 3),
-                round(d.area, 3),
-                round(d.imperv, 1),
-                round(DWF_M3S_PER_HA * d.area, 6),
-                d.design_p,
-            )
-        )
+            Junction(d.name, round(d.x, 1), round(d.y, 1), round(inverts[d.name], 3),
+                     round(ground, 3), round(d.area, 3), round(d.imperv, 1),
+                     round(DWF_M3S_PER_HA * d.area, 6), d.design_p)
+        )  # fmt: skip
         drop = inverts[d.name] - inverts[d.down]
         conduits.append(
             Conduit(f"C{d.name[1:]}", d.name, d.down, round(d.length, 1), dia, drop / d.length)
         )
-    return Network(
-        district_name, tuple(junctions), tuple(conduits), "OUT", inverts["OUT"], outfall_x
-    )
+    return Network(district_name, tuple(junctions), tuple(conduits), outfalls)

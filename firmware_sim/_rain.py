@@ -23,8 +23,8 @@ LSHA_TO_MMH: Final = 0.36
 BAND_CENTRES: Final = (0.3, 0.5, 0.7)
 """Where the spiral rain bands pass, as fractions of the storm."""
 BAND_SCALES: Final = (0.7, 1.0, 0.8)
-BAND_SIGMA_MIN: Final = 25.0
-"""A rain band's width (Gaussian sigma): about 1.5 hours of heavy rain."""
+BAND_SIGMAS_MIN: Final = (25.0, 15.0, 10.0)
+"""A rain band's width (Gaussian sigma): about 1.5 hours of heavy rain, less in a short storm."""
 BURST_SIGMA_MIN: Final = 5.0
 """The convective burst inside the main band: its 5-minute peak."""
 DEFAULT_HOUR_RATIO: Final = 0.6
@@ -99,13 +99,15 @@ class _TyphoonShape:
     centre: int
 
 
-def _typhoon_shape(steps: int, step_min: float, seed: int) -> _TyphoonShape:
+def _typhoon_shape(
+    steps: int, step_min: float, seed: int, band_sigma_min: float, noise: float
+) -> _TyphoonShape:
     rng = np.random.default_rng(seed)
     t = (np.arange(steps) + 0.5) / steps
-    envelope = np.sin(np.pi * t) ** 2 * rng.lognormal(0.0, 0.25, steps)
+    envelope = np.sin(np.pi * t) ** 2 * rng.lognormal(0.0, noise, steps)
     k = np.arange(steps)
     centres = [int(steps * c) for c in BAND_CENTRES]
-    width = BAND_SIGMA_MIN / step_min
+    width = band_sigma_min / step_min
     bands = sum(
         scale * np.exp(-0.5 * ((k - c) / width) ** 2)
         for c, scale in zip(centres, BAND_SCALES, strict=True)
@@ -134,27 +136,40 @@ def typhoon_mmh(
     steps = max(1, round(duration_h * 60 / step_min))
     per_hour = max(1, round(60 / step_min))
     check_typhoon(duration_h, total_mm, peak_mm_h, hour_mm)
-    shape = _typhoon_shape(steps, step_min, seed)
+    targets = np.array([total_mm, hour_mm, peak_mm_h * step_min / 60])
+    # Narrower bands and a calmer envelope when a short storm cannot hold wide, ragged ones.
+    for noise in (0.25, 0.1, 0.0):
+        for sigma in BAND_SIGMAS_MIN:
+            shape = _typhoon_shape(steps, step_min, seed, sigma, noise)
+            series = _fit(shape, per_hour, step_min, targets)
+            if series is not None:
+                return series
+    raise ValueError(
+        f"typhoon: total {total_mm} mm, wettest hour {hour_mm} mm and peak {peak_mm_h} mm/h do "
+        f"not fit in {duration_h} h (want a storm whose peak 5 minutes stand above its wettest "
+        "hour, and that hour above the storm's mean)"
+    )
+
+
+def _fit(
+    shape: _TyphoonShape, per_hour: int, step_min: float, targets: np.ndarray
+) -> np.ndarray | None:
+    """Weights of envelope, bands and burst holding (total, wettest hour, peak), or None."""
     parts = np.vstack([shape.envelope, shape.bands, shape.burst])
-    window = slice(max(0, shape.centre - per_hour // 2), shape.centre - per_hour // 2 + per_hour)
+    start = max(0, shape.centre - per_hour // 2)
+    series = None
     for _ in range(4):
+        window = slice(start, start + per_hour)
         lhs = np.array([parts.sum(axis=1), parts[:, window].sum(axis=1), parts[:, shape.centre]])
-        rhs = np.array([total_mm, hour_mm, peak_mm_h * step_min / 60]) * np.array(
-            [60 / step_min, 60 / step_min, 60 / step_min]
-        )
-        weights = np.linalg.solve(lhs, rhs)
+        weights = np.linalg.solve(lhs, targets * 60 / step_min)
         if np.any(weights < 0):
-            raise ValueError(
-                f"typhoon: total {total_mm} mm, wettest hour {hour_mm} mm and peak "
-                f"{peak_mm_h} mm/h do not fit in {duration_h} h (want a storm whose peak 5 minutes "
-                "stand above its wettest hour, and that hour above the storm's mean)"
-            )
-        series = weights @ parts
+            return None
+        series = np.asarray(weights @ parts, dtype=float)
         best = int(np.argmax(_window_sums(series, per_hour)))
-        if window.start == best:
+        if best == start:
             break
-        window = slice(best, best + per_hour)
-    return np.asarray(series, dtype=float)
+        start = best
+    return series
 
 
 def check_typhoon(duration_h: float, total_mm: float, peak_mm_h: float, hour_mm: float) -> None:

@@ -6,7 +6,8 @@ device measured it: outages only cut the network, so they appear in the ground t
 one raw record per device and contiguous span; ``truth_events.jsonl`` the same as merged events
 per unit (a manhole for drains), which warnings are scored against. A run of ``duration_s``
 reads the ticks in [start, start + duration): the truth covers exactly that span, so a fault
-starting at hour 0 of the next period does not show up as a one-minute record at the end.
+starting at hour 0 of the next period does not show up as a one-minute record at the end;
+``network.json`` the modelled drainage network and which drain device reads which node.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware_sim._netfile import write_network
 from firmware_sim._scenario import Scenario
 from firmware_sim._simulation import FleetSimulation
 from telemetry_core.clock import Clock
@@ -128,6 +130,7 @@ def run_to_files(
     truth = sim.write_ground_truth(paths[2], until_s)
     events_path = out_dir / "truth_events.jsonl"
     n_events = sim.write_truth_events(events_path, until_s)
+    write_network(devices, out_dir / "network.json")
     wall = time.perf_counter() - began
     return RunSummary(
         len(devices), ticks, counts[0], counts[1], truth, wall, *paths, n_events, events_path

@@ -61,6 +61,14 @@ class TyphoonRain(_Model):
         return self
 
 
+class StormSurge(_Model):
+    """A storm surge on top of the tide at coastal outfalls: a sin² rise and fall."""
+
+    peak_m: Annotated[float, Field(gt=0.0, le=6.0)]
+    peak_h: Hours
+    duration_h: Annotated[float, Field(gt=0.0, le=96.0)] = 12.0
+
+
 RainEvent = Annotated[DesignStorm | TyphoonRain, Field(discriminator="kind")]
 
 
@@ -146,7 +154,7 @@ class Scenario(_Model):
     description: str = ""
     duration_h: Annotated[float, Field(gt=0.0, le=24.0 * 14)] = 24.0
     rain: tuple[RainEvent, ...] = ()
-    outfall_stage_m: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
+    storm_surge: StormSurge | None = None
     collection_hours: tuple[Annotated[float, Field(ge=0.0, lt=24.0)], ...] = (7.0, 19.0)
     baseline_noise: bool = True
     crowds: tuple[Crowd, ...] = ()

@@ -27,6 +27,7 @@ from firmware_sim._events import (
 from firmware_sim._faults import Measured, SensorLayer
 from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT
 from firmware_sim._garbage import GarbageModel
+from firmware_sim._raingauge import RainGaugeModel
 from firmware_sim._scenario import Scenario, Selection
 from firmware_sim._toilet import ToiletModel
 from firmware_sim._truth import GroundTruthRecord, write_ground_truth
@@ -121,6 +122,8 @@ class FleetSimulation:
                 model = DrainModel(devs, sc, seed, self.start_s, nodes)
             elif kind is DeviceKind.TOILET:
                 model = ToiletModel(devs, sc, seed)
+            elif kind is DeviceKind.RAIN:
+                model = RainGaugeModel(devs, sc, seed, self.start_s, self.tick_s)
             else:
                 model = GarbageModel(devs, sc, seed, self.start_s)
             kinds[kind] = _Kind(kind, devs, model, SensorLayer(kind, devs, sc, seed))
@@ -137,7 +140,9 @@ class FleetSimulation:
             return k.model.values(rel_s, k.metrics)
         if isinstance(k.model, ToiletModel):
             return k.model.values(at_s, k.metrics)
-        assert isinstance(k.model, GarbageModel)  # noqa: S101 - _build makes only these three
+        if isinstance(k.model, RainGaugeModel):
+            return k.model.values(rel_s, k.metrics)
+        assert isinstance(k.model, GarbageModel)  # noqa: S101 - _build makes only these four
         return k.model.values(k.metrics)
 
     def advance_to(self, at_s: float) -> int:

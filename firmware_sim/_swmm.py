@@ -9,6 +9,7 @@ the hourly sewage pattern with the city's day.
 from __future__ import annotations
 
 import hashlib
+import math
 import subprocess
 import sys
 import tempfile
@@ -22,12 +23,20 @@ import numpy as np
 
 from firmware_sim._geo import district
 from firmware_sim._network import Network
+from firmware_sim._rainfield import RAIN_STEP_MIN, RainField, cell_centre, cell_of, city_xy
+from firmware_sim._scenario import StormSurge
+from firmware_sim._tide import outfall_stage_m
 from firmware_sim.errors import HydraulicsError
 
 LOCAL_TZ: Final = timezone(timedelta(hours=8))
 SPINUP_S: Final = 3 * 3600.0
 REPORT_STEP_S: Final = 60
-RAIN_STEP_MIN: Final = 5
+TIDE_STEP_S: Final = 600.0
+SHAFT_AREA_M2: Final = 20.0
+"""A manhole's plan area: a 1.25 m shaft (SWMM's MIN_SURFAREA for every junction)."""
+FLOW_LENGTH_M: Final = 200.0
+PONDED_AREA_M2: Final = 400.0
+"""Street area around a manhole where water leaving it stands (and later drains back)."""
 DAILY_SEWAGE: Final = np.array(
     [0.45, 0.35, 0.30, 0.30, 0.35, 0.55, 0.95, 1.45, 1.50, 1.30, 1.15, 1.10,
      1.15, 1.05, 0.95, 0.95, 1.00, 1.15, 1.35, 1.45, 1.35, 1.15, 0.85, 0.60]
@@ -66,41 +75,67 @@ def _options(start_local: datetime, duration_s: float) -> list[str]:
     ed, et = _clock(end)
     return [
         "[OPTIONS]", "FLOW_UNITS CMS", "INFILTRATION HORTON", "FLOW_ROUTING DYNWAVE",
-        "LINK_OFFSETS DEPTH", "ALLOW_PONDING NO", "SKIP_STEADY_STATE NO",
+        "LINK_OFFSETS DEPTH", "ALLOW_PONDING YES", "SKIP_STEADY_STATE NO",
         f"START_DATE {sd}", f"START_TIME {st}", f"REPORT_START_DATE {rd}",
         f"REPORT_START_TIME {rt}", f"END_DATE {ed}", f"END_TIME {et}",
         "WET_STEP 00:01:00", "DRY_STEP 00:05:00", "ROUTING_STEP 0:00:05",
         f"REPORT_STEP 00:{REPORT_STEP_S // 60:02d}:00", "VARIABLE_STEP 0.75",
         "MINIMUM_STEP 0.5", "INERTIAL_DAMPING PARTIAL", "NORMAL_FLOW_LIMITED BOTH",
-        "SURCHARGE_METHOD EXTRAN", "MIN_SURFAREA 1.167", "THREADS 1", "",
+        "SURCHARGE_METHOD SLOT", f"MIN_SURFAREA {SHAFT_AREA_M2}", "THREADS 1", "",
         "[REPORT]", "INPUT NO", "CONTROLS NO", "SUBCATCHMENTS NONE", "NODES ALL", "LINKS ALL", "",
     ]  # fmt: skip
 
 
-def _rain_lines(rain_mmh: np.ndarray) -> list[str]:
-    lines = ["[RAINGAGES]", f"RG1 INTENSITY 0:{RAIN_STEP_MIN:02d} 1.0 TIMESERIES RAIN", ""]
-    lines.append("[TIMESERIES]")
+def _series_lines(name: str, hours: np.ndarray, values: np.ndarray) -> list[str]:
+    return [f"{name} {h:.4f} {v:.3f}" for h, v in zip(hours, values, strict=True)]
+
+
+def _rain_lines(field: RainField, cells: Sequence[tuple[int, int]], steps: int) -> list[str]:
+    gauges, series = ["[RAINGAGES]"], []
     offset_h = SPINUP_S / 3600
-    lines.append("RAIN 0.0 0.0")
-    for k, value in enumerate(rain_mmh):
-        lines.append(f"RAIN {offset_h + k * RAIN_STEP_MIN / 60:.4f} {float(value):.3f}")
-    end_h = offset_h + len(rain_mmh) * RAIN_STEP_MIN / 60
-    lines += [f"RAIN {end_h:.4f} 0.0", ""]
-    return lines
+    hours = offset_h + np.arange(steps + 1) * RAIN_STEP_MIN / 60
+    for cell in cells:
+        name = gauge_name(cell)
+        gauges.append(f"{name} INTENSITY 0:{RAIN_STEP_MIN:02d} 1.0 TIMESERIES T{name}")
+        rain = field.intensity_mmh(*cell_centre(cell), steps)
+        series += [f"T{name} 0.0 0.0", *_series_lines(f"T{name}", hours, np.append(rain, 0.0))]
+    return [*gauges, "", "[TIMESERIES]", *series]
 
 
-def _network_lines(net: Network, stage_m: float | None) -> dict[str, list[str]]:
-    out = prefixed(net, net.outfall)
-    fixed = f"FIXED {net.outfall_invert_m + stage_m:.3f}" if stage_m is not None else "FREE"
+def gauge_name(cell: tuple[int, int]) -> str:
+    """The SWMM rain gauge of a field cell."""
+    return f"RG_{cell[0]}_{cell[1]}".replace("-", "m")
+
+
+def _tide_lines(net: Network, surge: StormSurge | None, start_s: float, end_s: float) -> list[str]:
+    rel = np.arange(-SPINUP_S, end_s + TIDE_STEP_S, TIDE_STEP_S)
+    stage = outfall_stage_m(district(net.district), surge, start_s, rel)
+    return _series_lines(f"TIDE_{district(net.district).code}", (rel + SPINUP_S) / 3600, stage)
+
+
+def junction_xy(net: Network, x_m: float, y_m: float) -> tuple[float, float]:
+    """City coordinates (the rain field's) of a point of ``net``'s district-centred frame."""
+    info = district(net.district)
+    cx, cy = city_xy(info.lat, info.lon)
+    return cx + x_m, cy + y_m
+
+
+def _network_lines(net: Network) -> dict[str, list[str]]:
+    info = district(net.district)
     sec: dict[str, list[str]] = {k: [] for k in SECTIONS}
-    sec["OUTFALLS"].append(f"{out} {net.outfall_invert_m:.3f} {fixed} NO")
+    for o in net.outfalls:
+        stage = f"TIMESERIES TIDE_{info.code} YES" if info.coastal else "FREE NO"
+        sec["OUTFALLS"].append(f"{prefixed(net, o.name)} {o.invert_m:.3f} {stage}")
     for j in net.junctions:
         name = prefixed(net, j.name)
-        sec["JUNCTIONS"].append(f"{name} {j.invert_m:.3f} {j.max_depth_m:.3f} 0 0 0")
+        sec["JUNCTIONS"].append(
+            f"{name} {j.invert_m:.3f} {j.max_depth_m:.3f} 0 0 {PONDED_AREA_M2:.0f}"
+        )
         sub = f"S_{name}"
-        width = j.area_ha * 10_000 / 120.0
+        width = j.area_ha * 10_000 / FLOW_LENGTH_M
+        gauge = gauge_name(cell_of(*junction_xy(net, j.x_m, j.y_m)))
         sec["SUBCATCHMENTS"].append(
-            f"{sub} RG1 {name} {j.area_ha:.3f} {j.imperv_pct} {width:.1f} 0.8 0"
+            f"{sub} {gauge} {name} {j.area_ha:.3f} {j.imperv_pct} {width:.1f} 0.8 0"
         )
         sec["SUBAREAS"].append(f"{sub} 0.013 0.15 1.5 5.0 25 OUTLET")
         sec["INFILTRATION"].append(f"{sub} 75 6 4 7 0")
@@ -118,20 +153,31 @@ SECTIONS: Final = (
 )  # fmt: skip
 
 
+def model_cells(networks: Sequence[Network]) -> list[tuple[int, int]]:
+    """The rain-field cells the networks' subcatchments fall in (one SWMM rain gauge each)."""
+    cells = {cell_of(*junction_xy(n, j.x_m, j.y_m)) for n in networks for j in n.junctions}
+    return sorted(cells)
+
+
 def build_inp(
     networks: Sequence[Network],
-    rain_mmh: np.ndarray,
+    field: RainField,
     start_s: float,
     duration_s: float,
-    outfall_stage_m: float | None,
+    surge: StormSurge | None,
 ) -> str:
-    """The SWMM input text for ``networks`` under ``rain_mmh`` (one value per 5 minutes)."""
+    """The SWMM input text for ``networks`` under the rain ``field`` and the tide and ``surge``."""
     start_local = datetime.fromtimestamp(start_s, tz=UTC).astimezone(LOCAL_TZ).replace(tzinfo=None)
     lines = ["[TITLE]", "Xiuhua simulated drainage", "", *_options(start_local, duration_s)]
-    lines += _rain_lines(rain_mmh)
+    steps = math.ceil(duration_s / (RAIN_STEP_MIN * 60))
+    lines += _rain_lines(field, model_cells(networks), steps)
+    for net in networks:
+        if district(net.district).coastal:
+            lines += _tide_lines(net, surge, start_s, duration_s)
+    lines.append("")
     merged: dict[str, list[str]] = {k: [] for k in SECTIONS}
     for net in networks:
-        for key, rows in _network_lines(net, outfall_stage_m).items():
+        for key, rows in _network_lines(net).items():
             merged[key] += rows
     for key in SECTIONS:
         lines += [f"[{key}]", *merged[key], ""]

@@ -1,8 +1,12 @@
 """Smart public toilets: Poisson footfall, stalls, odour that builds with use, consumables, faults.
 
-Odour is a well-mixed box: each use releases ammonia and hydrogen sulphide into the room's air,
-ventilation removes a fixed fraction per hour (more air changes for a better class of toilet), so
-concentration follows footfall and a failed fan lets it climb (GB/T 17217 limits by class).
+Odour is a well-mixed box: each use leaves residue that releases ammonia and hydrogen sulphide
+into the room's air over about half an hour, cleaners remove most residue, ventilation carries the
+gas out (more air changes for a better class of toilet). Calibrated so that a normal day meets the
+class's GB/T 17217-1998 limits (NH3 0.3 / 1 / 3 mg/m3 for class 1 / 2 / 3, H2S 0.01 mg/m3) with
+the busiest hour at about half the ammonia limit; a crowd fills every stall (about twice the
+normal peak use), a failed fan cuts ventilation to a tenth and a blocked pan is a strong source
+of hydrogen sulphide: those exceed.
 """
 
 from __future__ import annotations
@@ -27,10 +31,21 @@ NH3_LIMIT_MGM3 = {1: 0.3, 2: 1.0, 3: 3.0}
 """GB/T 17217-1998 (城市公共厕所卫生标准), ammonia limit by toilet class."""
 H2S_LIMIT_MGM3 = 0.01
 """GB/T 17217-1998, hydrogen sulphide limit, the same for every class."""
-AIR_CHANGES_PER_H = {1: 20.0, 2: 10.0, 3: 6.0}
+AIR_CHANGES_PER_H = {1: 20.0, 2: 6.0, 3: 2.0}
 ROOM_M3_PER_STALL = 12.0
-NH3_MG_PER_USE = 9.0
-H2S_MG_PER_USE = 0.12
+NH3_MG_PER_USE = 6.0
+"""Ammonia a use leaves in residue (urine on the fittings), released as it hydrolyses."""
+H2S_MG_PER_USE = 0.02
+"""Hydrogen sulphide a use leaves (faeces, the trap), released the same way."""
+RELEASE_S = 1800.0
+"""Time constant of the release from residue into the air."""
+CLEANED_KEEP = 0.3
+"""Share of residue a cleaner leaves behind."""
+BLOCKED_NH3_MG_H = 40.0
+BLOCKED_H2S_MG_H = 30.0
+"""A blocked pan stands full: a strong source, of hydrogen sulphide above all."""
+BACKGROUND_NH3_MG_H = 1.0
+"""Per stall: drains and bins emit a little all the time."""
 MEAN_STAY_S = 240.0
 FAULT_BITS = {"blocked_pan": 1, "leak": 2, "fan_failure": 4}
 LEAK_L_PER_S = 0.25
@@ -57,8 +72,9 @@ class ToiletModel:
         self.queue = np.zeros(n)
         self.footfall_total = np.zeros(n)
         self.water_total_l = np.zeros(n)
-        self.nh3 = np.full(n, 0.05)
-        self.h2s = np.full(n, 0.001)
+        self.nh3 = np.full(n, 0.02)
+        self.h2s = np.full(n, 0.0005)
+        self._residue = np.zeros((2, n))  # mg of NH3 and H2S waiting to be released
         self.paper = self._rng.uniform(60.0, 100.0, n)
         self.soap = self._rng.uniform(60.0, 100.0, n)
         self.fault_code = np.zeros(n)
@@ -111,17 +127,25 @@ class ToiletModel:
         self._consumables(enter, at_s, dt_s)
 
     def _odour(self, uses: np.ndarray, blocked: np.ndarray, fan: np.ndarray, dt_s: float) -> None:
+        """A well-mixed room: residue releases gas, ventilation carries it out."""
+        self._residue += np.outer([NH3_MG_PER_USE, H2S_MG_PER_USE], uses)
+        released = self._residue * (1.0 - np.exp(-dt_s / RELEASE_S))
+        self._residue -= released
+        hours = dt_s / 3600.0
+        released[0] += (BLOCKED_NH3_MG_H * blocked + BACKGROUND_NH3_MG_H * self.stalls) * hours
+        released[1] += BLOCKED_H2S_MG_H * blocked * hours
         ach = self.air_changes * np.where(fan, 0.1, 1.0)
-        keep = np.exp(-ach * dt_s / 3600.0)
-        # A blocked pan stands full: it keeps emitting as if used every two minutes.
-        emitting = uses + blocked * dt_s / 120.0
-        self.nh3 = self.nh3 * keep + (NH3_MG_PER_USE * emitting + 0.02 * dt_s / 60) / self.volume_m3
-        self.h2s = self.h2s * keep + H2S_MG_PER_USE * emitting / self.volume_m3
+        keep = np.exp(-ach * hours)
+        # Exact for a constant source over the step: C' = C k + S/(Q) (1 - k), Q = ach V.
+        gain = (1.0 - keep) / (ach * hours * self.volume_m3)
+        self.nh3 = self.nh3 * keep + released[0] * gain
+        self.h2s = self.h2s * keep + released[1] * gain
 
     def _consumables(self, uses: np.ndarray, at_s: float, dt_s: float) -> None:
         self.paper = np.maximum(self.paper - uses * 100.0 / (self.stalls * 180.0), 0.0)
         self.soap = np.maximum(self.soap - uses * 0.7 * 100.0 / (self.stalls * 300.0), 0.0)
         if crossed(at_s - dt_s, at_s, CLEANER_HOURS):
+            self._residue *= CLEANED_KEEP
             self.paper[:] = 100.0
             self.soap[:] = 100.0
 

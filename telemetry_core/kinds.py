@@ -13,11 +13,12 @@ from typing import Final
 
 
 class DeviceKind(StrEnum):
-    """The three kinds of field device; the value is also the InfluxDB measurement name."""
+    """The kinds of field device; the value is also the InfluxDB measurement name."""
 
     DRAIN = "drain"
     TOILET = "toilet"
     GARBAGE = "garbage"
+    RAIN = "rain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +111,19 @@ GARBAGE: Final = KindSpec(
     attributes=tuple(f"bin_{c}_l" for c in WASTE_CATEGORIES),
 )
 
+RAIN: Final = KindSpec(
+    kind=DeviceKind.RAIN,
+    label_zh="雨量站",
+    metrics=_metrics(
+        MetricSpec("rain_mmh", "mm/h", 0.0, 500.0, "mean rain intensity over the last report"),
+        MetricSpec("rain_day_mm", "mm", 0.0, 2000.0, "rain since local midnight (Asia/Shanghai)"),
+        *_COMMON,
+    ),
+    attributes=(),
+)
+
 KINDS: Final[MappingProxyType[DeviceKind, KindSpec]] = MappingProxyType(
-    {DRAIN.kind: DRAIN, TOILET.kind: TOILET, GARBAGE.kind: GARBAGE}
+    {DRAIN.kind: DRAIN, TOILET.kind: TOILET, GARBAGE.kind: GARBAGE, RAIN.kind: RAIN}
 )
 
 

@@ -210,7 +210,7 @@ def _drain(influx: InfluxDB, ingest: ChildProcess, quiet_s: float = 3.0) -> dict
 
 def _summary(influx: InfluxDB, counts: Mapping[str, int], devices: int) -> None:
     reporting = influx.query(
-        'SELECT count("seq") FROM "drain","toilet","garbage" GROUP BY "device_id"', DATABASE
+        'SELECT count("seq") FROM "drain","toilet","garbage","rain" GROUP BY "device_id"', DATABASE
     )
     seen = len(reporting["results"][0].get("series", []))
     typer.echo("\nSummary, read back from InfluxDB with InfluxQL:")

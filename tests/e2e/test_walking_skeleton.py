@@ -23,7 +23,7 @@ from xiuhua.watch import TelemetryWatch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-KINDS = ("drain", "toilet", "garbage")
+KINDS = ("drain", "toilet", "garbage", "rain")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ app = typer.Typer(
     help=(
         "Run the cloud ingester: take device telemetry, events and statuses from MQTT (a "
         "shared subscription, so several instances split the load), check every message, "
-        "write them to InfluxDB (measurements drain/toilet/garbage, device_events, "
+        "write them to InfluxDB (measurements drain/toilet/garbage/rain, device_events, "
         "device_status) and acknowledge each message only once the database has it. Bad "
         "messages go to the dead letter (InfluxDB measurement ingest_rejects and MQTT topic "
         "xh/v1/_deadletter/ingest) with the reason. Messages the broker drops at its queue "

@@ -8,7 +8,6 @@ Debian's ``postgresql`` package) with its data in a directory that user owns.
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -17,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from telemetry_core.errors import ServiceError
 from xiuhua.services._server import LocalServer
@@ -28,18 +28,18 @@ SYSTEM_USER = "postgres"
 def postgres_bin_dir() -> Path:
     """The newest ``/usr/lib/postgresql/<version>/bin``, else the directory of ``postgres`` on
     PATH; ``ServiceError`` naming the install step when neither exists."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=_version)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=_version)
     if found:
-        return Path(found[-1]).parent
+        return found[-1].parent
     on_path = shutil.which("postgres")
     if on_path:
         return Path(on_path).resolve().parent
     raise ServiceError("postgres not found: install the postgresql package (scripts/bootstrap.sh)")
 
 
-def _version(path: str) -> float:
+def _version(path: Path) -> float:
     try:
-        return float(Path(path).parent.parent.name)
+        return float(path.parent.parent.name)
     except ValueError:
         return 0.0
 
@@ -90,13 +90,14 @@ class PostgreSQL(LocalServer):
     def create_database(self, database: str) -> str:
         """Create ``database`` and return its URL."""
         with self._connect() as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
         return self.db_url(database)
 
     def drop_database(self, database: str) -> None:
         """Drop ``database`` (and its connections)."""
         with self._connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
+            query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(query.format(sql.Identifier(database)))
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(

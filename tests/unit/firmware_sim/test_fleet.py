@@ -28,7 +28,7 @@ def test_city_fleet_covers_every_district_and_kind() -> None:
 
 def test_ids_attributes_and_places() -> None:
     fleet = make_fleet("huangyan", None, 300, 2)
-    pattern = re.compile(r"^(dr|wc|gb)-hy-\d{6}$")
+    pattern = re.compile(r"^(dr|wc|gb|rg)-hy-\d{6}$")
     centre = DISTRICTS["huangyan"]
     for d in fleet:
         assert pattern.match(d.device_id)
@@ -40,7 +40,7 @@ def test_ids_attributes_and_places() -> None:
         elif d.kind is DeviceKind.TOILET:
             assert d.attr("toilet_class") in (1, 2, 3)
             assert d.attr("stalls") >= 1
-        else:
+        elif d.kind is DeviceKind.GARBAGE:
             assert all(
                 d.attr(f"bin_{c}_l") > 0 for c in ("kitchen", "recyclable", "hazardous", "other")
             )

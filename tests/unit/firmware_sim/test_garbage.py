@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 import numpy as np
 
-from firmware_sim import FleetSimulation, make_fleet
+from firmware_sim import FleetSimulation, load_scenario, make_fleet
 from telemetry_core.kinds import WASTE_CATEGORIES, DeviceKind
 from tests.unit.firmware_sim.conftest import START_S, ok, scenario
 
@@ -70,3 +73,46 @@ def test_fire_heats_the_station_and_is_recorded() -> None:
     assert [(r.device_id, r.start_s, r.end_s) for r in fires] == [
         (target, START_S + 36_000, START_S + 39_600)
     ]
+
+
+def test_on_a_normal_day_no_bin_is_full_and_half_days_bring_45_to_85_percent() -> None:
+    fleet = make_fleet(None, DeviceKind.GARBAGE, 90, 6)
+    sim = FleetSimulation(fleet, load_scenario("normal_day"), 1, START_S)
+    before_evening = np.array(
+        [
+            [ok(r)[f"fill_{c}_pct"] for c in WASTE_CATEGORIES]
+            for r in sim.read_all(START_S + 18.98 * 3600).values()
+        ]
+    )
+    events = sim.truth_events(START_S + 48 * 3600)
+    assert [e for e in events if e.label in ("bin_full", "missed_collection")] == []
+    assert before_evening.min() > 40.0
+    assert before_evening.max() < 95.0
+
+
+def test_the_missed_collection_scenario_skips_the_evening_round_only() -> None:
+    fleet = make_fleet(None, DeviceKind.GARBAGE, 90, 6)
+    sim = FleetSimulation(fleet, load_scenario("missed_collection"), 1, START_S)
+    events = sim.truth_events(START_S + 36 * 3600)
+    missed = [e for e in events if e.label == "missed_collection"]
+    stations = {e.unit for e in missed}
+    eligible = [d for d in fleet if d.district in ("luqiao", "jiaojiang")]
+    assert len(stations) == math.ceil(0.34 * len(eligible))
+    assert {e.district for e in missed} <= {"luqiao", "jiaojiang"}
+    # Each bin of a skipped station: from the 19:00 round it missed to the 07:00 one.
+    assert Counter(e.unit for e in missed) == dict.fromkeys(stations, 4)
+    assert {(e.onset_s, e.end_s) for e in missed} == {(START_S + 19 * 3600, START_S + 31 * 3600)}
+    full = [e for e in events if e.label == "bin_full"]
+    assert full
+    assert {e.unit for e in full} <= stations
+    assert all(e.onset_s >= START_S + 19 * 3600 and e.end_s <= START_S + 31 * 3600 for e in full)
+    assert {e.detail for e in full} <= {f"category={c}" for c in WASTE_CATEGORIES}
+    assert all(e.peak is not None and e.peak >= 100.0 for e in full)
+
+
+def test_a_crowd_fills_bins_before_the_evening_collection() -> None:
+    fleet = make_fleet(None, DeviceKind.GARBAGE, 90, 6)
+    sim = FleetSimulation(fleet, load_scenario("festival_crowd"), 1, START_S)
+    full = [e for e in sim.truth_events(START_S + 24 * 3600) if e.label == "bin_full"]
+    assert {e.district for e in full} == {"linhai", "jiaojiang"}
+    assert all(START_S + 17 * 3600 <= e.onset_s < START_S + 23 * 3600 for e in full)

@@ -19,7 +19,7 @@ NODES = 12
 
 
 def _fleet() -> list[Device]:
-    return make_fleet("luqiao", DeviceKind.DRAIN, NODES, 0, nodes_per_district=NODES)
+    return make_fleet("sanmen", DeviceKind.DRAIN, NODES, 0, nodes_per_district=NODES)
 
 
 def _peak_levels(cache: Path, **fields: object) -> tuple[FleetSimulation, np.ndarray]:
@@ -28,15 +28,21 @@ def _peak_levels(cache: Path, **fields: object) -> tuple[FleetSimulation, np.nda
     levels = []
     for minute in range(0, 6 * 60, 10):
         readings = sim.read_all(START_S + minute * 60)
-        levels.append([float(r["level_m"]) for r in readings.values() if isinstance(r, dict)])
-    return sim, np.array(levels).max(axis=0)
+        # A sensor head drowned at the cover reads nothing (see test_level_sensors).
+        levels.append(
+            [float(r.get("level_m", np.nan)) for r in readings.values() if isinstance(r, dict)]
+        )
+    return sim, np.nanmax(np.array(levels), axis=0)
 
 
 def _storm(p: float) -> list[dict[str, object]]:
     return [{"kind": "design_storm", "start_h": 1, "return_period_y": p, "duration_min": 120}]
 
 
-TYPHOON = [{"kind": "typhoon", "start_h": 0.5, "duration_h": 5, "total_mm": 230, "peak_mm_h": 95}]
+TYPHOON = [
+    {"kind": "typhoon", "start_h": 0.5, "duration_h": 5, "total_mm": 150, "peak_mm_h": 95,
+     "wettest_hour_mm": 60}
+]  # fmt: skip
 
 
 def test_more_rain_gives_higher_levels(swmm_cache: Path) -> None:
@@ -51,7 +57,7 @@ def test_more_rain_gives_higher_levels(swmm_cache: Path) -> None:
 def test_typhoon_overflows_some_nodes_not_others_and_only_when_pipes_are_full(
     swmm_cache: Path,
 ) -> None:
-    sim, _ = _peak_levels(swmm_cache, rain=TYPHOON, outfall_stage_m=1.8)
+    sim, _ = _peak_levels(swmm_cache, rain=TYPHOON, storm_surge={"peak_m": 1.6, "peak_h": 3})
     truth = sim.ground_truth(START_S + 6 * 3600)
     overflowing = {r.device_id for r in truth if r.what == "overflow"}
     assert 0 < len(overflowing) < NODES
@@ -63,8 +69,8 @@ def test_typhoon_overflows_some_nodes_not_others_and_only_when_pipes_are_full(
     assert surcharged
 
 
-def test_design_storm_of_half_a_year_does_not_overflow(swmm_cache: Path) -> None:
-    sim, _ = _peak_levels(swmm_cache, rain=_storm(0.5))
+def test_a_storm_within_every_pipes_design_does_not_overflow(swmm_cache: Path) -> None:
+    sim, _ = _peak_levels(swmm_cache, rain=_storm(0.25))  # the least a branch is designed for
     whats = Counter(r.what for r in sim.ground_truth(START_S + 6 * 3600))
     assert whats["overflow"] == 0
 

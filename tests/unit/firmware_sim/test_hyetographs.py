@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from firmware_sim import list_scenarios, load_scenario
-from firmware_sim._drain import event_mmh, rain_series
 from firmware_sim._rain import LSHA_TO_MMH, peak_mmh, storm_intensity_lsha, typhoon_mmh, wettest_mm
+from firmware_sim._rainfield import RAIN_STEP_MIN, event_mmh, rain_series
 from firmware_sim._scenario import DesignStorm, TyphoonRain
-from firmware_sim._swmm import RAIN_STEP_MIN
 
 RAINY = [i.name for i in list_scenarios() if load_scenario(i.name).rain]
 

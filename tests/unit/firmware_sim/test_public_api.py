@@ -12,7 +12,7 @@ def test_all_lists_exactly_the_public_names() -> None:
         "SimulatedDriver", "list_scenarios", "load_scenario", "make_fleet", "parse_duration",
         "run_to_files", "write_ground_truth", "MERGE_GAP_S", "TIERS", "LabelScore", "ScoredAlert",
         "TruthEvent", "TruthFileError", "load_truth_events", "merge_events", "score_alerts",
-        "write_truth_events",
+        "write_truth_events", "write_network",
     }  # fmt: skip
     assert set(firmware_sim.__all__) == expected
     assert all(hasattr(firmware_sim, name) for name in expected)

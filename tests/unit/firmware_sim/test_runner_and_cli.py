@@ -48,9 +48,9 @@ def test_run_writes_contract_messages_and_ground_truth(tmp_path: Path, swmm_cach
     assert len(truth) == summary.truth_records > 0
     assert {"device_id", "kind", "start_s", "end_s", "what", "detail"} == set(truth[0])
     assert summary.truth_events_path is not None
-    events = load_truth_events(summary.truth_events_path)
-    assert len(events) == summary.truth_events > 0
-    assert {e.label for e in events} >= {"fault:clock_skew", "fault:stuck", "fault:dropout"}
+    labelled = load_truth_events(summary.truth_events_path)
+    assert len(labelled) == summary.truth_events > 0
+    assert {e.label for e in labelled} >= {"fault:clock_skew", "fault:stuck", "fault:dropout"}
 
 
 def test_cli_fleet_scenarios_and_run(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_cli_scores_alerts_against_a_run(tmp_path: Path) -> None:
 def test_the_typhoon_overflows_within_the_default_duration(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.csv"
     runner = CliRunner()
-    made = runner.invoke(app, ["fleet", "--district", "luqiao", "--kind", "drain", "--count", "12",
+    made = runner.invoke(app, ["fleet", "--district", "sanmen", "--kind", "drain", "--count", "12",
                                "--nodes-per-district", "12", "--out", str(fleet)])  # fmt: skip
     assert made.exit_code == 0, made.output
     out = tmp_path / "run"

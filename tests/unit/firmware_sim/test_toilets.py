@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
-from firmware_sim import FleetSimulation, load_scenario, make_fleet
+from firmware_sim import FleetSimulation, TruthEvent, load_scenario, make_fleet
 from telemetry_core.kinds import DeviceKind
+from telemetry_core.registry import Device
 from tests.unit.firmware_sim.conftest import START_S, ok, scenario
 
 FLEET = make_fleet("linhai", DeviceKind.TOILET, 40, 3)
@@ -91,3 +94,54 @@ def test_built_in_festival_crowd_exceeds_the_class_limits_more_often() -> None:
         )
 
     assert exceedances("festival_crowd") > exceedances("normal_day")
+
+
+def _exceeded_share(events: list[TruthEvent], fleet: list[Device], label: str,
+                    window: tuple[float, float]) -> dict[int, float]:  # fmt: skip
+    """Per toilet class, the share of toilet-minutes in ``window`` under an ``label`` event."""
+    classes = {d.device_id: int(d.attr("toilet_class")) for d in fleet}
+    a, b = window
+    spent = dict.fromkeys((1, 2, 3), 0.0)
+    for e in events:
+        if e.label == label:
+            spent[classes[e.unit]] += max(0.0, min(e.end_s, b) - max(e.onset_s, a))
+    count = Counter(classes.values())
+    return {k: spent[k] / (count[k] * (b - a)) for k in (1, 2, 3) if count[k]}
+
+
+def test_a_normal_day_meets_each_class_limits_almost_always() -> None:
+    sim = FleetSimulation(FLEET, load_scenario("normal_day"), 1, START_S)
+    events = sim.truth_events(START_S + 24 * 3600)
+    day = (START_S, START_S + 24 * 3600)
+    assert {int(d.attr("toilet_class")) for d in FLEET} == {1, 2, 3}
+    for label in ("odour_nh3", "odour_h2s"):
+        shares = _exceeded_share(events, FLEET, label, day)
+        assert all(share < 0.02 for share in shares.values()), (label, shares)
+
+
+def test_a_festival_crowd_exceeds_the_limits_and_is_labelled_by_class() -> None:
+    sim = FleetSimulation(FLEET, load_scenario("festival_crowd"), 1, START_S)
+    events = sim.truth_events(START_S + 24 * 3600)
+    crowd = (START_S + 17 * 3600, START_S + 23 * 3600)
+    shares = _exceeded_share(events, FLEET, "odour_nh3", crowd)
+    assert all(share > 0.1 for share in shares.values()), shares
+    odour = [e for e in events if e.label.startswith("odour_")]
+    classes = {d.device_id: int(d.attr("toilet_class")) for d in FLEET}
+    assert all(e.detail == f"class={classes[e.unit]}" for e in odour)
+    assert all(crowd[0] <= e.onset_s < crowd[1] for e in odour)
+
+
+def test_a_failed_fan_or_a_blocked_pan_brings_odour_events() -> None:
+    fan, pan = FLEET[1].device_id, FLEET[2].device_id
+    incidents = [
+        {"type": "fan_failure", "devices": [fan], "start_h": 9, "duration_h": 3},
+        {"type": "blocked_pan", "devices": [pan], "start_h": 9, "duration_h": 3},
+    ]
+    sim = FleetSimulation(FLEET, scenario(incidents=incidents), 1, START_S)
+    events = sim.truth_events(START_S + 24 * 3600)
+    odour = {(e.unit, e.label) for e in events if e.label.startswith("odour_")}
+    assert (fan, "odour_nh3") in odour
+    assert (pan, "odour_h2s") in odour
+    assert {unit for unit, _ in odour} == {fan, pan}
+    window = (START_S + 9 * 3600, START_S + 12 * 3600)
+    assert all(window[0] <= e.onset_s < window[1] for e in events if e.label.startswith("odour"))

@@ -137,6 +137,7 @@ def test_odour_and_bins_are_labelled_with_class_and_category() -> None:
     odour = [e for e in events if e.unit == toilet and e.label.startswith("odour_")]
     assert odour
     assert all(e.detail == f"class={klass}" for e in odour)
+    assert all(START_S + 7 * 3600 <= e.onset_s < START_S + 11 * 3600 for e in odour)
     missed_events = [e for e in events if e.label == "missed_collection"]
     assert {e.detail for e in missed_events} == {"category=kitchen"}
     assert {e.unit for e in missed_events} == {d.device_id for d in fleet[6:]}

@@ -38,6 +38,7 @@ EXPECTED_EXPORTS = {
     "VictoriaMetrics", "WaitTimeoutError", "free_port", "mqtt_answers", "quote_ident",
     "render_influxdb_conf", "render_mosquitto_conf", "settings_env", "settings_toml",
     "victoria_argv", "wait_until", "TlsFiles", "make_test_certificates",
+    "PostgreSQL", "postgres_argv",
 }  # fmt: skip
 
 
@@ -400,3 +401,13 @@ def test_test_certificates_verify_against_their_own_ca_only(tmp_path: Path) -> N
         capture_output=True, check=True, text=True,
     ).stdout  # fmt: skip
     assert "IP Address:127.0.0.1" in text
+
+
+def test_postgres_argv_binds_the_loopback_and_a_private_socket_dir(tmp_path: Path) -> None:
+    from xiuhua.services import postgres_argv
+
+    argv = postgres_argv(Path("/usr/lib/postgresql/15/bin"), tmp_path / "pgdata", 5999, tmp_path)
+    assert argv[:5] == ["/usr/lib/postgresql/15/bin/postgres", "-D", str(tmp_path / "pgdata"),
+                        "-p", "5999"]  # fmt: skip
+    assert "listen_addresses=127.0.0.1" in argv
+    assert f"unix_socket_directories={tmp_path}" in argv

@@ -1,0 +1,79 @@
+"""``network.json``: the modelled drainage network of a fleet, and which device reads which node.
+
+Format (version 1): ``nodes`` (each junction and outfall with id, district, kind, lat/lon,
+elevations, pipe diameter and its one ``downstream`` node, ``null`` for an outfall), ``devices``
+(drain device id -> node id; several devices may share a node) and ``rain_gauges`` (id -> lat/lon).
+Node ids are ``<district code>-<name>``, e.g. ``jj-J012``; the registry's ``swmm_node`` is the name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from firmware_sim._drain import network_size, node_of
+from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT, offset_latlon
+from firmware_sim._geo import district
+from firmware_sim._network import Network, generate_network
+from telemetry_core.kinds import DeviceKind
+from telemetry_core.registry import Device
+
+NETWORK_FILE_VERSION = 1
+
+
+def _node_id(net: Network, name: str) -> str:
+    return f"{district(net.district).code}-{name}"
+
+
+def _nodes(net: Network) -> list[dict[str, Any]]:
+    info = district(net.district)
+    out = net.outgoing()
+    rows: list[dict[str, Any]] = []
+    for j in net.junctions:
+        lat, lon = offset_latlon(info, j.x_m, j.y_m)
+        rows.append({
+            "id": _node_id(net, j.name), "district": net.district, "kind": "junction",
+            "lat": lat, "lon": lon, "invert_elev_m": j.invert_m, "ground_elev_m": j.ground_m,
+            "max_depth_m": round(j.max_depth_m, 3), "pipe_diameter_m": out[j.name].diameter_m,
+            "downstream": _node_id(net, out[j.name].downstream),
+        })  # fmt: skip
+    for o in net.outfalls:
+        lat, lon = offset_latlon(info, o.x_m, o.y_m)
+        into = max(c.diameter_m for c in net.conduits if c.downstream == o.name)
+        rows.append({
+            "id": _node_id(net, o.name), "district": net.district, "kind": "outfall",
+            "lat": lat, "lon": lon, "invert_elev_m": round(o.invert_m, 3),
+            "ground_elev_m": info.ground_m, "max_depth_m": round(info.ground_m - o.invert_m, 3),
+            "pipe_diameter_m": into, "downstream": None,
+        })  # fmt: skip
+    return rows
+
+
+def network_document(
+    fleet: Sequence[Device], nodes_per_district: int = DEFAULT_NODES_PER_DISTRICT
+) -> dict[str, Any]:
+    """The ``network.json`` content for ``fleet`` (networks as the fleet's drains were made)."""
+    drains = [d for d in fleet if d.kind is DeviceKind.DRAIN]
+    names = sorted({d.district for d in drains})
+    nets = {n: generate_network(n, network_size(n, drains, nodes_per_district)) for n in names}
+    devices = {
+        d.device_id: _node_id(
+            nets[d.district], nets[d.district].junctions[node_of(d, nets[d.district])].name
+        )
+        for d in drains
+    }
+    gauges = {d.device_id: {"lat": d.lat, "lon": d.lon} for d in fleet if d.kind is DeviceKind.RAIN}
+    nodes = [row for n in names for row in _nodes(nets[n])]
+    return {"version": NETWORK_FILE_VERSION, "nodes": nodes, "devices": devices,
+            "rain_gauges": gauges}  # fmt: skip
+
+
+def write_network(
+    fleet: Sequence[Device], path: Path, nodes_per_district: int = DEFAULT_NODES_PER_DISTRICT
+) -> int:
+    """Write ``network.json`` for ``fleet`` to ``path``; returns how many nodes it holds."""
+    doc = network_document(fleet, nodes_per_district)
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    return len(doc["nodes"])

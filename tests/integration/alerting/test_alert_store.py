@@ -1,0 +1,152 @@
+"""The alert store on SQLite and on a real PostgreSQL: one interface, the same guarantees."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from alerting import AlertStore, Engine, RuleSet, Silence, StoreError
+from alerting._store import ALERTS
+from telemetry_core import AlertTransition
+from tests.unit.alerting.kit import MIN_MS, T0_MS, drain, feed, rules
+
+pytestmark = pytest.mark.integration
+
+FILL = """
+version: 1
+kind: drain
+rules:
+  - name: drain.fill
+    category: overload
+    metric: fill_ratio
+    tiers:
+      - {tier: yellow, raise: {above: 0.7}, clear: {below: 0.6}, for: 5m}
+      - {tier: red, raise: {above: 1.0}, clear: {below: 0.9}, count: 3}
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'alerts.db'}"
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[AlertStore]:
+    s = AlertStore(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def fill_rules(tmp_path: Path) -> RuleSet:
+    return rules(tmp_path, FILL)
+
+
+def _raise_red(engine: Engine, start: float = 0) -> list[AlertTransition]:
+    return feed(engine, drain(), [(start + i, {"fill_ratio": 1.2}) for i in range(3)])
+
+
+def test_a_checkpoint_holds_state_and_alerts_and_ignores_replays(
+    store: AlertStore, fill_rules: RuleSet
+) -> None:
+    assert store.load() is None
+    engine = Engine(fill_rules, [drain()])
+    opened = _raise_red(engine)
+    store.checkpoint(engine.snapshot(), opened)
+    store.checkpoint(engine.snapshot(), opened)  # a replay after a crash: same ids
+    active = store.active_alerts()
+    assert [(a.device_id, a.rule, a.tier) for a in active] == [
+        ("dr-jj-000001", "drain.fill", "red")
+    ]
+    assert store.load() == engine.snapshot()
+    closed = feed(engine, drain(), [(10 + i, {"fill_ratio": 0.1}) for i in range(2)])
+    store.checkpoint(engine.snapshot(), closed)
+    assert store.active_alerts() == []
+    assert store.count_closed() == 1
+    assert [t.transition_id for t in store.transitions()] == [
+        t.transition_id for t in opened + closed
+    ]
+
+
+def test_the_database_refuses_two_active_alerts_for_one_device_and_rule(
+    store: AlertStore, fill_rules: RuleSet
+) -> None:
+    first = _raise_red(Engine(fill_rules, [drain()]))
+    other = _raise_red(Engine(fill_rules, [drain()]), start=100)  # another episode id
+    store.checkpoint(b"a", first)
+    with pytest.raises(StoreError, match="second active alert"):
+        store.checkpoint(b"b", other)
+    assert store.load() == b"a"  # the failed checkpoint wrote nothing
+    assert len(store.active_alerts()) == 1
+
+
+def test_concurrent_openings_leave_exactly_one_active_alert(
+    store_url: str, fill_rules: RuleSet
+) -> None:
+    episodes = [_raise_red(Engine(fill_rules, [drain()]), start=10 * i) for i in range(6)]
+    stores = [AlertStore(store_url) for _ in episodes]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(episodes))
+
+    def open_one(s: AlertStore, transitions: list[AlertTransition]) -> None:
+        barrier.wait()
+        try:
+            s.checkpoint(b"x", transitions)
+        except StoreError as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=open_one, args=pair) for pair in zip(stores, episodes, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    with stores[0]._engine.connect() as conn:
+        active = conn.execute(sa.select(sa.func.count()).select_from(ALERTS).where(ALERTS.c.active))
+        assert active.scalar_one() == 1
+    assert len(errors) == len(episodes) - 1
+    for s in stores:
+        s.close()
+
+
+def test_silences_by_device_district_or_rule_with_an_end(store: AlertStore) -> None:
+    a = store.add_silence(Silence(ends_s=200.0, device_id="dr-jj-000001", comment="pump work"))
+    store.add_silence(Silence(ends_s=100.0, district="jiaojiang"))
+    store.add_silence(Silence(ends_s=300.0, rule="drain.fill"))
+    assert len(store.silences()) == 3
+    assert [s.rule for s in store.silences(now_s=150.0)] == [None, "drain.fill"]
+    assert store.remove_silence(a)
+    assert not store.remove_silence(a)
+    assert [s.rule for s in store.silences(now_s=150.0)] == ["drain.fill"]
+
+
+def test_a_restart_from_the_store_neither_re_alerts_nor_forgets(
+    store_url: str, fill_rules: RuleSet
+) -> None:
+    dev = drain()
+    engine = Engine(fill_rules, [dev])
+    before = feed(engine, dev, [(i, {"fill_ratio": 0.8}) for i in range(3)])  # 2 of 5 minutes
+    store = AlertStore(store_url)
+    store.checkpoint(engine.snapshot(), before)
+    store.close()
+
+    reopened = AlertStore(store_url)
+    blob = reopened.load()
+    assert blob is not None
+    resumed = Engine.restore(blob, fill_rules, [dev])
+    after = feed(resumed, dev, [(3 + i, {"fill_ratio": 0.8}) for i in range(3)])
+    assert [(t.tier_from, t.tier_to, t.ts) for t in after] == [
+        ("none", "yellow", T0_MS + 5 * MIN_MS)
+    ]
+    reopened.checkpoint(resumed.snapshot(), after)
+    again = Engine.restore(reopened.load() or b"", fill_rules, [dev])
+    assert feed(again, dev, [(6 + i, {"fill_ratio": 0.8}) for i in range(5)]) == []  # no re-alert
+    reopened.close()

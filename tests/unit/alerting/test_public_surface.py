@@ -1,0 +1,17 @@
+"""The alerting package's public surface is what we meant."""
+
+from __future__ import annotations
+
+import alerting
+
+EXPECTED = {
+    "Engine", "load_rules", "default_rules_dir", "RuleSet", "LoadedRule", "Silence",
+    "AlertStore", "ActiveAlert", "Network", "Node", "load_network", "network_from_dict",
+    "Trend", "theil_sen", "AlertingError", "RuleError", "NetworkError", "StoreError",
+}  # fmt: skip
+
+
+def test_exported_members_are_what_we_meant() -> None:
+    assert set(alerting.__all__) == EXPECTED
+    for name in alerting.__all__:
+        assert getattr(alerting, name) is not None
