@@ -16,7 +16,7 @@ from firmware_sim._events import (
 )
 from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT, make_fleet
 from firmware_sim._netfile import write_network
-from firmware_sim._runner import RunSummary, parse_duration, run_to_files
+from firmware_sim._runner import OUTPUT_FORMATS, RunSummary, parse_duration, run_to_files
 from firmware_sim._scenario import Scenario, ScenarioInfo, list_scenarios, load_scenario
 from firmware_sim._scoring import TIERS, LabelScore, ScoredAlert, score_alerts
 from firmware_sim._simulation import FleetSimulation, SimulatedDriver
@@ -26,6 +26,7 @@ from firmware_sim.errors import FleetError, HydraulicsError, ScenarioError, SimE
 __all__ = [
     "DEFAULT_NODES_PER_DISTRICT",
     "MERGE_GAP_S",
+    "OUTPUT_FORMATS",
     "TIERS",
     "FleetError",
     "FleetSimulation",

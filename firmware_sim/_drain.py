@@ -29,7 +29,6 @@ from firmware_sim._swmm import (
 )  # fmt: skip
 from firmware_sim._truth import GroundTruthRecord, intervals
 from firmware_sim.errors import FleetError
-from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device
 
 SEWAGE_COD_MGL = 380.0
@@ -172,28 +171,8 @@ class DrainModel:
 
     def ground_truth(self, until_s: float) -> list[GroundTruthRecord]:
         """Overflow and surcharge spans of each device's node, repeated per scenario period."""
-        res = self._result
-        if res is None:
-            return []
-        overflow = intervals(res.flooding_m3s > FLOOD_M3S, res.times_s)
-        surcharge_flags = res.depth_m[:, self._node_idx] > self._diameter
-        surcharge = intervals(surcharge_flags, res.times_s)
-        records = []
-        period = self._scenario.duration_s
-        for i, d in enumerate(self.devices):
-            spans = [("overflow", s) for s in overflow[self._node_idx[i]]]
-            spans += [("surcharge", s) for s in surcharge[i]]
-            for what, (a, b) in spans:
-                k = 0
-                while self._start_s + k * period + a < until_s:
-                    begin = self._start_s + k * period + a
-                    end = min(self._start_s + k * period + min(b, period), until_s)
-                    records.append(
-                        GroundTruthRecord(d.device_id, DeviceKind.DRAIN, begin, end, what,
-                                          f"node={self._node_keys[i]}")
-                    )  # fmt: skip
-                    k += 1
-        return records + event_records(self.sensor_events(until_s))
+        # From the spans per modelled node, not per device: 40,000 sensors share 360 nodes.
+        return event_records(self.truth_events(until_s))
 
     def _repeated(
         self, spans: list[tuple[float, float]], until_s: float
@@ -207,14 +186,25 @@ class DrainModel:
                 k += 1
         return out
 
+    def _node_groups(self) -> tuple[list[int], list[int], dict[int, list[int]]]:
+        """The modelled nodes devices sit on, a first device of each, and each one's devices."""
+        cols: dict[int, list[int]] = {}
+        for i, node in enumerate(self._node_idx.tolist()):
+            cols.setdefault(node, []).append(i)
+        nodes = sorted(cols)
+        return nodes, [cols[n][0] for n in nodes], cols
+
     def sensor_events(self, until_s: float) -> list[TruthEvent]:
         """Level-sensor faults: ``fault:fouling`` per device, ``fault:submerged`` while drowned."""
         events = self.level_sensors.fouling_events(self._start_s, until_s)
         res = self._result
         if res is None:
             return events
-        drowned = res.depth_m[:, self._node_idx] >= self._depth_max - DROWNED_M
-        spans = [self._repeated(s, until_s) for s in intervals(drowned, res.times_s)]
+        # Per node, then per device: a (T, devices) array of a city fleet is hundreds of MB.
+        nodes, first, _ = self._node_groups()
+        drowned = res.depth_m[:, nodes] >= self._depth_max[first] - DROWNED_M
+        per_node = dict(zip(nodes, intervals(drowned, res.times_s), strict=True))
+        spans = [self._repeated(per_node[n], until_s) for n in self._node_idx.tolist()]
         return events + submerged_events(self.devices, spans)
 
     def truth_events(self, until_s: float) -> list[TruthEvent]:
@@ -222,11 +212,7 @@ class DrainModel:
         res = self._result
         if res is None:
             return []
-        cols: dict[int, list[int]] = {}
-        for i, node in enumerate(self._node_idx.tolist()):
-            cols.setdefault(node, []).append(i)
-        nodes = sorted(cols)
-        first = [cols[n][0] for n in nodes]
+        nodes, first, cols = self._node_groups()
         series = NodeSeries(
             times_s=res.times_s,
             flooding_m3s=res.flooding_m3s[:, nodes],

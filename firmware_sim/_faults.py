@@ -6,6 +6,7 @@ the same however often, and in whatever order, the fleet is read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ SCALE = {
     "fill_hazardous_pct": 2.0, "fill_other_pct": 2.0, "rain_mmh": 1.0, "rain_day_mm": 0.2,
 }  # fmt: skip
 """A typical sensor resolution per metric: baseline noise is a tenth of it, faults multiples."""
+REPORTED_FRACTION = 0.01
+"""Readings are reported to a hundredth of the typical resolution: far below the noise, and a
+short number on the wire rather than seventeen digits."""
 UNTOUCHED = frozenset({"footfall_count", "water_l", "fault_code", "rain_mmh", "rain_day_mm"})
 """Counters, status codes and tipping-bucket counts are digital: no analogue noise or drift."""
 DEFAULT_METRIC = {
@@ -69,6 +73,16 @@ class SensorLayer:
         self._sigma = np.array(
             [0.0 if m in UNTOUCHED else 0.1 * SCALE.get(m, 0.0) for m in self.metrics]
         )
+        # Analogue columns grouped by the decimals they are reported to; digital ones as they are.
+        decimals = [
+            max(0, math.ceil(-math.log10(REPORTED_FRACTION * SCALE.get(m, 0.1))))
+            if m not in UNTOUCHED else None
+            for m in self.metrics
+        ]  # fmt: skip
+        self._rounding = [
+            (np.array([c for c, d in enumerate(decimals) if d == wanted]), 10.0**wanted)
+            for wanted in sorted({d for d in decimals if d is not None})
+        ]
         self.faults: list[_Active] = []
         for k, f in enumerate(scenario.sensor_faults):
             mask = select(f, devices, kind, f"sensor/{k}/{f.type}")
@@ -109,6 +123,9 @@ class SensorLayer:
         if failed_metric.any():
             missing |= failed_metric
             values[failed_metric] = 0.0
+        for cols, scale in self._rounding:
+            # Dividing by an exact power of ten gives the double nearest the decimal.
+            values[:, cols] = np.rint(values[:, cols] * scale) / scale
         return Measured(values, missing, failed)
 
     def _apply(

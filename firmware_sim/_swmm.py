@@ -3,7 +3,8 @@
 All districts go into one model (their networks are disconnected, each with its own outfall), so a
 fleet needs one SWMM run. The model starts ``SPINUP_S`` before the scenario so that pipes already
 carry dry-weather flow at time zero; the clock in the model is local time (UTC+8), which aligns
-the hourly sewage pattern with the city's day.
+the hourly sewage pattern with the city's day. Each 1 km cell of the rain field has a rain gauge,
+coastal outfalls are gated onto a tide-and-surge series, manholes pond onto the street.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ LOCAL_TZ: Final = timezone(timedelta(hours=8))
 SPINUP_S: Final = 3 * 3600.0
 REPORT_STEP_S: Final = 60
 TIDE_STEP_S: Final = 600.0
-SHAFT_AREA_M2: Final = 20.0
-"""A manhole's plan area: a 1.25 m shaft (SWMM's MIN_SURFAREA for every junction)."""
+NODE_PLAN_AREA_M2: Final = 20.0
+"""A modelled manhole's effective plan area (SWMM's MIN_SURFAREA for every junction): the 15-25
+real shafts of 1.0-1.25 m (0.8-1.2 m² each) and gullies of its subcatchment's minor network, which
+share its hydraulic grade line once the pipes run full (Preissmann-slot surcharge keeps it)."""
 FLOW_LENGTH_M: Final = 200.0
+"""Subcatchment width is area / this: the unmodelled gutters and minor pipes delay runoff."""
 PONDED_AREA_M2: Final = 400.0
 """Street area around a manhole where water leaving it stands (and later drains back)."""
 DAILY_SEWAGE: Final = np.array(
@@ -81,7 +85,7 @@ def _options(start_local: datetime, duration_s: float) -> list[str]:
         "WET_STEP 00:01:00", "DRY_STEP 00:05:00", "ROUTING_STEP 0:00:05",
         f"REPORT_STEP 00:{REPORT_STEP_S // 60:02d}:00", "VARIABLE_STEP 0.75",
         "MINIMUM_STEP 0.5", "INERTIAL_DAMPING PARTIAL", "NORMAL_FLOW_LIMITED BOTH",
-        "SURCHARGE_METHOD SLOT", f"MIN_SURFAREA {SHAFT_AREA_M2}", "THREADS 1", "",
+        "SURCHARGE_METHOD SLOT", f"MIN_SURFAREA {NODE_PLAN_AREA_M2}", "THREADS 1", "",
         "[REPORT]", "INPUT NO", "CONTROLS NO", "SUBCATCHMENTS NONE", "NODES ALL", "LINKS ALL", "",
     ]  # fmt: skip
 

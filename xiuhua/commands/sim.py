@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,14 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+
+
+class OutputFormat(StrEnum):
+    """The run's output formats (``firmware_sim.OUTPUT_FORMATS``) as choices of ``--format``."""
+
+    JSONL = "jsonl"
+    JSONL_ZST = "jsonl.zst"
+
 
 DEFAULT_START = "2026-08-10T00:00:00+08:00"
 
@@ -142,6 +151,12 @@ def run(
             "--speed", min=0.0, help="0: as fast as possible; 1: real time; 60: an hour a minute."
         ),
     ] = 0.0,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format", help="Readings and events as plain or zstd-compressed JSON lines."
+        ),
+    ] = OutputFormat.JSONL,
 ) -> None:
     """Run a fleet under a scenario as fast as possible and write the results to files."""
     try:
@@ -164,7 +179,7 @@ def run(
         summary = run_to_files(
             devices, sc, seed=seed, start_s=start_s, duration_s=duration_s,
             out_dir=out, cache_dir=cache_dir, progress=progress,
-            clock=ScaledClock(speed, start_s) if speed > 0 else None,
+            clock=ScaledClock(speed, start_s) if speed > 0 else None, fmt=fmt.value,
         )  # fmt: skip
     except (HydraulicsError, FleetError) as exc:
         typer.echo(f"error: {exc}", err=True)

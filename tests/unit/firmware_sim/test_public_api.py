@@ -10,7 +10,8 @@ def test_all_lists_exactly_the_public_names() -> None:
         "DEFAULT_NODES_PER_DISTRICT", "FleetError", "FleetSimulation", "GroundTruthRecord",
         "HydraulicsError", "RunSummary", "Scenario", "ScenarioError", "ScenarioInfo", "SimError",
         "SimulatedDriver", "list_scenarios", "load_scenario", "make_fleet", "parse_duration",
-        "run_to_files", "write_ground_truth", "MERGE_GAP_S", "TIERS", "LabelScore", "ScoredAlert",
+        "run_to_files", "write_ground_truth", "MERGE_GAP_S", "OUTPUT_FORMATS", "TIERS",
+        "LabelScore", "ScoredAlert",
         "TruthEvent", "TruthFileError", "load_truth_events", "merge_events", "score_alerts",
         "write_truth_events", "write_network",
     }  # fmt: skip

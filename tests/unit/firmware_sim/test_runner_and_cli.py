@@ -6,15 +6,24 @@ import json
 from pathlib import Path
 
 import pytest
+import zstandard
 from typer.testing import CliRunner
 
-from firmware_sim import load_scenario, load_truth_events, make_fleet, parse_duration, run_to_files
+from firmware_sim import (
+    OUTPUT_FORMATS,
+    FleetSimulation,
+    load_scenario,
+    load_truth_events,
+    make_fleet,
+    parse_duration,
+    run_to_files,
+)
 from telemetry_core.clock import ManualClock
 from telemetry_core.kinds import DeviceKind
-from telemetry_core.registry import load_registry
-from telemetry_core.schema import Event, Telemetry, decode
+from telemetry_core.registry import Device, load_registry, write_registry_csv
+from telemetry_core.schema import Event, Telemetry, decode, encode
 from tests.unit.firmware_sim.conftest import START_S
-from xiuhua.commands.sim import app
+from xiuhua.commands.sim import OutputFormat, app
 
 
 def test_parse_duration() -> None:
@@ -81,6 +90,7 @@ def test_cli_fleet_scenarios_and_run(tmp_path: Path) -> None:
         ["run", "--fleet", "missing.csv", "--scenario", "normal_day", "--out", "o"],
         ["run", "--fleet", "FLEET", "--scenario", "no_such", "--out", "o"],
         ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--duration", "6x", "--out", "o"],
+        ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--format", "xml", "--out", "o"],
     ],
 )
 def test_cli_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
@@ -155,3 +165,63 @@ def test_the_typhoon_overflows_within_the_default_duration(tmp_path: Path) -> No
     overflows = [r for r in truth if r["what"] == "overflow"]
     assert overflows, "the typhoon's point is overflow; the default run must reach it"
     assert max(r["end_s"] for r in truth) <= START_S + 24 * 3600 + 60
+
+
+def _by_message_path(sim_fleet: list[Device], at_s: float, tick: int) -> list[bytes]:
+    """What the per-device path (dicts, ``Telemetry``, ``encode``) gives for one tick."""
+    sim = FleetSimulation(sim_fleet, load_scenario("sensor_faults"), 1, START_S)
+    for t in range(tick):
+        sim.read_all(START_S + t * 60)
+    out = []
+    for device_id, result in sim.read_all(at_s).items():
+        ts = int((at_s + sim.clock_skew_s(device_id)) * 1000)
+        if isinstance(result, dict) and result:
+            out.append(encode(Telemetry(v=1, device_id=device_id, ts=ts, seq=tick,
+                                        boot_id="sim-1", readings=dict(result))))  # fmt: skip
+    return out
+
+
+def test_the_fast_encoder_writes_what_the_contract_encoder_writes(tmp_path: Path) -> None:
+    fleet = make_fleet("wenling", DeviceKind.TOILET, 30, 4) + make_fleet(
+        "wenling", DeviceKind.GARBAGE, 30, 4
+    )
+    tick = 4 * 60 + 7  # inside the dropout windows: metrics left out and failed reads
+    summary = run_to_files(fleet, load_scenario("sensor_faults"), seed=1, start_s=START_S,
+                           duration_s=(tick + 1) * 60, out_dir=tmp_path)  # fmt: skip
+    lines = summary.readings_path.read_bytes().splitlines()
+    at_tick = [line for line in lines if decode(line, Telemetry).seq == tick]
+    expected = _by_message_path(fleet, START_S + tick * 60, tick)
+    assert sorted(at_tick) == sorted(expected)
+    garbage = [
+        decode(line, Telemetry) for line in at_tick if line.startswith(b'{"v":1,"device_id":"gb')
+    ]
+    assert any("fill_kitchen_pct" not in m.readings for m in garbage)
+    assert any("fill_kitchen_pct" in m.readings for m in garbage)
+    assert summary.failed_reads > 0
+
+
+def test_zstd_output_holds_the_same_lines(tmp_path: Path) -> None:
+    fleet = make_fleet("sanmen", DeviceKind.GARBAGE, 20, 2)
+    plain = run_to_files(fleet, load_scenario("sensor_faults"), seed=1, start_s=START_S,
+                         duration_s=5 * 3600, out_dir=tmp_path / "plain")  # fmt: skip
+    packed = run_to_files(fleet, load_scenario("sensor_faults"), seed=1, start_s=START_S,
+                          duration_s=5 * 3600, out_dir=tmp_path / "z", fmt="jsonl.zst")  # fmt: skip
+    assert packed.readings_path.name == "readings.jsonl.zst"
+    for a, b in ((plain.readings_path, packed.readings_path),
+                 (plain.events_path, packed.events_path)):  # fmt: skip
+        with b.open("rb") as handle:
+            unpacked = zstandard.ZstdDecompressor().stream_reader(handle).read()
+        assert unpacked == a.read_bytes()
+    assert packed.readings_path.stat().st_size < plain.readings_path.stat().st_size / 4
+    with pytest.raises(ValueError, match="format"):
+        run_to_files(fleet, load_scenario("normal_day"), seed=1, start_s=START_S,
+                     duration_s=60, out_dir=tmp_path / "bad", fmt="parquet")  # fmt: skip
+    out = tmp_path / "cli"
+    fleet_file = tmp_path / "fleet.csv"
+    write_registry_csv(fleet, fleet_file)
+    result = CliRunner().invoke(app, ["run", "--fleet", str(fleet_file), "--scenario",
+                                      "normal_day", "--duration", "5m", "--format", "jsonl.zst",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "readings.jsonl.zst").stat().st_size > 0
+    assert {f.value for f in OutputFormat} == set(OUTPUT_FORMATS)

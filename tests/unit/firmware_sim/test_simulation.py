@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from firmware_sim import FleetSimulation, load_scenario, make_fleet
-from telemetry_core.driver import LinkProbe, SensorDriver
+from telemetry_core.driver import DriverError, LinkProbe, SensorDriver
 from telemetry_core.kinds import DeviceKind, kind_spec
 from tests.unit.firmware_sim.conftest import START_S, scenario
 
@@ -74,3 +74,19 @@ def test_drivers_probe_their_link_as_the_outages_say() -> None:
         assert {d.device_id for d in drivers if not d.link_up(at)} == sim.outages(at)
     assert not sim.outages(START_S + 16 * 3600)
     assert len(sim.outages(START_S + 13 * 3600)) == 20
+
+
+def test_readings_are_reported_to_a_fixed_resolution() -> None:
+    sim = FleetSimulation(FLEET, load_scenario("sensor_faults"), 1, START_S)
+    decimals = {"nh3_mgm3": 4, "h2s_mgm3": 5, "temperature_c": 3, "fill_kitchen_pct": 2,
+                "weight_kg": 2, "water_l": 3, "battery_v": 4}  # fmt: skip
+    seen = set()
+    for minute in (61, 200, 377):
+        for reading in sim.read_all(START_S + minute * 60).values():
+            if isinstance(reading, DriverError):
+                continue
+            for metric, places in decimals.items():
+                if metric in reading:
+                    seen.add(metric)
+                    assert round(reading[metric], places) == reading[metric], (metric, reading)
+    assert seen == set(decimals)

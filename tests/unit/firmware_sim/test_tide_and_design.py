@@ -64,8 +64,9 @@ def test_manholes_fill_at_rates_real_sensors_show(swmm_cache: Path) -> None:
     res = _run([net], load_scenario("typhoon_rainstorm"), swmm_cache)
     depth = res.depth_m[:, _junctions(res, net)]
     # The effective plan area of a modelled manhole (its subcatchment's shafts and gullies) keeps
-    # the water surface from jumping: at most 0.4 m a minute, as surcharging sewers are logged.
-    assert np.diff(depth, axis=0).max() < 0.4
+    # the water surface from jumping: under 0.3 m a minute (0.28 here), the order of rises logged
+    # in surcharging sewers, where a 1 m² shaft alone would jump a metre a minute.
+    assert np.diff(depth, axis=0).max() < 0.3
     out = net.outgoing()
     fill = depth / np.array([out[j.name].diameter_m for j in net.junctions])
     assert fill.max() > 1.0  # the typhoon does surcharge this district...
