@@ -148,6 +148,9 @@ def bench_naive(broker: Mosquitto, influx: InfluxDB, msgs: list[tuple[str, bytes
 class Ingesters:
     """``procs`` ingester processes on one shared subscription, each with a metrics port.
 
+    Shared explicitly (the default is a plain subscription, partitions to scale out): the
+    bench measures the split of one stream, which only ``$share`` gives on one district.
+
     Mosquitto 2.0 hands a shared subscription's messages round-robin to every member, online
     or not (checked here: two offline members of ``$share/g/...`` got 50 of 100 each), so
     the warm-up reaches every process.
@@ -166,7 +169,8 @@ class Ingesters:
             prime_session(broker.host, broker.port, self.client_ids[k], name)
             config = ingest_config(
                 tmp / f"{name}-{k}.toml", tmp / "fleet.csv", broker.url, influx.url, name,
-                group=name, instance=f"{name}-{k}", metrics_port=port, **ingest,
+                group=name, instance=f"{name}-{k}", metrics_port=port,
+                shared_subscription=True, **ingest,
             )  # fmt: skip
             self.children.append(ingest_subprocess(config, tmp / f"{name}.log"))
         self._http = httpx.Client(timeout=5)

@@ -9,22 +9,33 @@ from typing import Final
 from wsgiref.simple_server import WSGIServer
 
 import numpy as np
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from cloud_ingest._accounting import DeviceCounters
+from cloud_ingest._deadletter import Rejection
 from cloud_ingest._pipeline import Profile
 from telemetry_core.errors import RejectReason
 from telemetry_core.line_protocol import encode_point
+
+log = structlog.get_logger()
 
 LATENCY_SAMPLES: Final = 100_000
 _NS_PER_MS: Final = 1_000_000
 
 
 class IngestCounters:
-    """Cumulative counts of this instance; updated by the writer thread only."""
+    """Cumulative counts of this instance.
+
+    ``received`` counts messages as the processor takes them into batches; the rest are
+    counted by the writer once a batch is acknowledged, except ``abandoned``: messages of
+    batches still unwritten when the ingester stopped (not acknowledged, so the broker
+    delivers them again at the next start).
+    """
 
     __slots__ = (
         "_latency_lock",
+        "abandoned",
         "batch_ms",
         "dropped",
         "duplicates",
@@ -44,6 +55,7 @@ class IngestCounters:
         self.redelivered = 0
         self.retries = 0
         self.dropped = 0
+        self.abandoned = 0
         self.e2e_ms: collections.deque[int] = collections.deque(maxlen=LATENCY_SAMPLES)
         self.batch_ms: collections.deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
         self._latency_lock = threading.Lock()
@@ -66,6 +78,43 @@ class IngestCounters:
                 out[f"{name}_p50"] = float(p50)
                 out[f"{name}_p99"] = float(p99)
         return out
+
+
+class RejectLog:
+    """Rejected messages in the log without flooding it: counts per reason, rate-limited.
+
+    The first reject after a quiet spell is logged at once; later ones are counted and logged
+    together (``messages_rejected``, a warning with ``counts`` per reason, ``total`` and one
+    example) at most once every ``interval_s``. The dead letter keeps every record.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._example: tuple[str, str] = ("", "")
+        self._last_s: float | None = None
+        self.logged = 0
+
+    def add(self, rejections: Iterable[Rejection], now_s: float) -> None:
+        """Count ``rejections``; log if the interval since the last log has passed."""
+        for rejection in rejections:
+            self._counts[rejection.reason.value] += 1
+            self._example = (rejection.topic[:200], rejection.detail[:200])
+        self.flush(now_s)
+
+    def flush(self, now_s: float, *, force: bool = False) -> None:
+        """Log what was counted, if any, when the interval passed (or when ``force``)."""
+        if not self._counts:
+            return
+        if not force and self._last_s is not None and now_s - self._last_s < self._interval_s:
+            return
+        total = sum(self._counts.values())
+        topic, detail = self._example
+        log.warning("messages_rejected", counts=dict(sorted(self._counts.items())),
+                    total=total, example_topic=topic, example_detail=detail)  # fmt: skip
+        self.logged += total
+        self._counts.clear()
+        self._last_s = now_s
 
 
 class PromMetrics:

@@ -1,4 +1,5 @@
-"""paho-mqtt behind a thin adapter: persistent MQTT v5 session, shared subscription, manual acks.
+"""paho-mqtt behind a thin adapter: persistent MQTT v5 session, plain or shared subscription,
+manual acks.
 
 The network runs in our own thread with a jittered reconnect loop; it is the only thread that
 touches paho or the socket. It waits in ``select()`` on the socket and on a wake-up socketpair
@@ -67,7 +68,12 @@ class Subscription:
 
 
 class MqttSource:
-    """A persistent, shared-subscription consumer that acknowledges only when told to."""
+    """A persistent-session consumer that acknowledges only when told to.
+
+    ``stale_filters`` are unsubscribed after every connect that finds the session present:
+    filters an earlier configuration (another partition, shared mode) left in the session,
+    which would otherwise keep delivering districts this instance no longer owns.
+    """
 
     def __init__(
         self,
@@ -80,6 +86,7 @@ class MqttSource:
         backoff: Backoff,
         wake_batch: int,
         on_sys: SysHandler | None = None,
+        stale_filters: Sequence[str] = (),
     ) -> None:
         self.inbox: collections.deque[Any] = collections.deque()
         self.wake = threading.Event()
@@ -89,6 +96,7 @@ class MqttSource:
         self.subscribed = threading.Event()
         self._settings = settings
         self._subscriptions = list(subscriptions)
+        self._stale_filters = list(stale_filters)
         self._on_sys = on_sys
         self._pending_subacks = 0
         self.refused_subscriptions = 0
@@ -134,6 +142,7 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         return client
 
     def start(self) -> None:
@@ -231,7 +240,8 @@ class MqttSource:
             if rc == mqtt.MQTT_ERR_SUCCESS:
                 rc = client.loop_misc()
             if rc != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("mqtt_connection_lost", rc=str(rc))
+                log.warning("mqtt_connection_lost", host=self._settings.host,
+                            port=self._settings.port, rc=str(rc))  # fmt: skip
                 return
 
     def _connect_once(self) -> bool:
@@ -244,7 +254,8 @@ class MqttSource:
                 properties=self._connect_properties(),
             )
         except OSError as exc:
-            log.warning("mqtt_connect_failed", host=self._settings.host, error=str(exc))
+            log.warning("mqtt_connect_failed", host=self._settings.host,
+                        port=self._settings.port, error=str(exc))  # fmt: skip
             return False
         return True
 
@@ -264,16 +275,22 @@ class MqttSource:
     ) -> None:
         try:
             if reason.is_failure:
-                log.error("mqtt_connect_refused", reason=str(reason))
+                log.error("mqtt_connect_refused", host=self._settings.host,
+                          port=self._settings.port, reason=str(reason))  # fmt: skip
                 return
             self.generation += 1
             self.inbox.append(RECONNECTED)
-            self._pending_subacks = len(self._subscriptions)
+            stale = self._stale_filters if flags.session_present else []
+            # Subscribed means every SUBACK and the UNSUBACK of the stale filters are in.
+            self._pending_subacks = len(self._subscriptions) + (1 if stale else 0)
             for sub in self._subscriptions:
                 client.subscribe(sub.topic_filter, options=sub.options())
+            if stale:
+                client.unsubscribe(stale)
             self._backoff.reset()
             self.connected.set()
-            log.info("mqtt_connected", session_present=bool(flags.session_present),
+            log.info("mqtt_connected", host=self._settings.host, port=self._settings.port,
+                     session_present=bool(flags.session_present),
                      generation=self.generation)  # fmt: skip
         except Exception:
             self.callback_errors += 1
@@ -293,6 +310,19 @@ class MqttSource:
         except Exception:
             self.callback_errors += 1
             log.exception("mqtt_on_subscribe_failed")
+
+    def _on_unsubscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        try:
+            dropped = sum(1 for r in reasons if getattr(r, "value", None) == 0)  # Success
+            log.info("mqtt_stale_filters_dropped", held=dropped, checked=len(self._stale_filters))
+            self._pending_subacks -= 1
+            if self._pending_subacks <= 0:
+                self.subscribed.set()
+        except Exception:
+            self.callback_errors += 1
+            log.exception("mqtt_on_unsubscribe_failed")
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any

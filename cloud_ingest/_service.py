@@ -24,7 +24,13 @@ import structlog
 
 from cloud_ingest._batch import Batch, BatchBuilder, Inbound, topic_of
 from cloud_ingest._broker import BrokerDropWatch
-from cloud_ingest._metrics import IngestCounters, PromMetrics, device_stats_lines, ingest_stats_line
+from cloud_ingest._metrics import (
+    IngestCounters,
+    PromMetrics,
+    RejectLog,
+    device_stats_lines,
+    ingest_stats_line,
+)
 from cloud_ingest._mqtt import RECONNECTED
 from cloud_ingest._pipeline import Pipeline
 from cloud_ingest._writer import BatchWriter, WriterStoppedError
@@ -77,6 +83,7 @@ class IngestService:
         on_thread_death: DeathHandler | None = None,
     ) -> None:
         self.counters = IngestCounters()
+        self._reject_log = RejectLog(stats_interval_s)
         self._source = source
         self._pipeline = pipeline
         self._builder = BatchBuilder(pipeline, instance)
@@ -118,6 +125,8 @@ class IngestService:
         self._source.stop()
         self._writer.close()
         self._metrics.close()
+        self.counters.abandoned += sum(len(b.messages) for b in list(self._batches.queue))
+        self._reject_log.flush(self._clock.monotonic_s(), force=True)
         log.info("ingest_stopped", instance=self._instance, **self.summary())
 
     @property
@@ -133,8 +142,10 @@ class IngestService:
         """Counters and latency percentiles, for logs and benches."""
         c = self.counters
         broker = self._broker_drops.seen if self._broker_drops else 0
+        # Retries as the writer counts them: a write still retrying (or abandoned) counts too.
         return {"received": c.received, "written": c.written, "rejected": c.rejected,
-                "duplicates": c.duplicates, "retries": c.retries, "dropped": c.dropped,
+                "duplicates": c.duplicates, "retries": self._writer.retries,
+                "dropped": c.dropped, "abandoned": c.abandoned,
                 "broker_dropped": broker, **c.percentiles()}  # fmt: skip
 
     @property
@@ -173,6 +184,8 @@ class IngestService:
             return 0
         batch = self._builder.build(messages, self._generation, int(self._clock.now_s() * 1000))
         batch.sealed_s = self._clock.monotonic_s()
+        self.counters.received += len(messages)
+        self._metrics.received.inc(len(messages))
         self._put(batch)
         return 1
 
@@ -223,7 +236,9 @@ class IngestService:
             try:
                 self.write_batch(batch)
             except WriterStoppedError:
-                log.info("ingest_abandoned_batch", messages=len(batch.messages))
+                self.counters.abandoned += len(batch.messages)
+                log.info("ingest_abandoned_batch", messages=len(batch.messages),
+                         hint="not acknowledged: the broker delivers them again")  # fmt: skip
                 return
 
     def write_batch(self, batch: Batch) -> None:
@@ -275,7 +290,6 @@ class IngestService:
         c, m = self.counters, self._metrics
         ack_ms = int(self._clock.now_s() * 1000)
         written = batch.accepted - refused
-        c.received += len(batch.messages)
         c.written += written
         c.rejected += len(batch.rejections)
         c.duplicates += batch.duplicates
@@ -285,9 +299,9 @@ class IngestService:
             batch_ms = (self._clock.monotonic_s() - batch.sealed_s) * 1000
             c.add_latencies([ack_ms - ts for ts in batch.ts_ms], batch_ms)
             m.batch_latency.observe(batch_ms / 1000)
-        m.received.inc(len(batch.messages))
         m.written.inc(written)
         m.duplicates.inc(batch.duplicates)
         m.retries.inc(retries)
         for rejection in batch.rejections:
             m.rejected.labels(reason=rejection.reason.value).inc()
+        self._reject_log.add(batch.rejections, self._clock.monotonic_s())

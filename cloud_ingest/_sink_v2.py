@@ -10,7 +10,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from cloud_ingest._sinks import is_retryable
+from cloud_ingest._sinks import describe_reply, is_retryable
 from cloud_ingest.errors import SinkError
 
 
@@ -47,12 +47,20 @@ class InfluxV2Sink:
             )
         except ApiException as exc:
             status = int(exc.status or 0)
-            detail = str(exc.body or exc.reason)[:500]
             raise SinkError(
-                detail, retryable=status == 0 or is_retryable(status), status=status
-            ) from exc
+                self._describe(exc, status), retryable=status == 0 or is_retryable(status),
+                status=status,
+            ) from exc  # fmt: skip
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise SinkError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+            detail = f"cannot reach {self._url}: {type(exc).__name__}: {exc}"
+            raise SinkError(detail, retryable=True) from exc
+
+    def _describe(self, exc: ApiException, status: int) -> str:
+        if not status:
+            return f"cannot reach {self._url}: {exc.reason}"
+        body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
+        headers = {k.lower(): v for k, v in dict(exc.headers or {}).items()}
+        return describe_reply(status, headers, body, f"{self._url}/api/v2/write")
 
     def close(self) -> None:
         """Close the client."""

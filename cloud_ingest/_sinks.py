@@ -7,6 +7,9 @@ and configuration faults (401, 403, 404) are retried while the broker holds the 
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from typing import Final, Protocol
 
 import httpx
@@ -14,6 +17,41 @@ import httpx
 from cloud_ingest.errors import SinkError
 
 _RETRY_CONFIG_STATUSES: Final = frozenset({401, 403, 404})
+_MESSAGE_CHARS: Final = 300
+_TITLE_RE: Final = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def describe_reply(status: int, headers: Mapping[str, str], body: bytes, url: str) -> str:
+    """A short, log-safe account of an HTTP error reply from ``url``.
+
+    InfluxDB's own error (JSON ``error`` or ``message``) is kept, truncated. Anything else (an
+    HTML page from a proxy, a load balancer's text) is summarised by status, content type and
+    size, with an HTML page's title at most: such a body is never dumped into the log.
+    """
+    content_type = headers.get("content-type", "") or "no content type"
+    where = f"HTTP {status} from {url}"
+    message = _influx_message(body) if "json" in content_type else None
+    if message is not None:
+        return f"{where}: {_one_line(message)}"
+    title = _TITLE_RE.search(body[:4096])
+    shown = f', title "{_one_line(title.group(1).decode("utf-8", "replace"))}"' if title else ""
+    return f"{where}: not an InfluxDB reply ({content_type}, {len(body)} bytes{shown})"
+
+
+def _influx_message(body: bytes) -> str | None:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    message = decoded.get("error", decoded.get("message"))
+    return str(message) if message is not None else None
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _MESSAGE_CHARS else flat[: _MESSAGE_CHARS - 3] + "..."
 
 
 class Sink(Protocol):
@@ -79,11 +117,13 @@ class InfluxV1Sink:
         try:
             response = self._client.post("/write", params=self._params, content=body)
         except httpx.HTTPError as exc:
-            raise SinkError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+            detail = f"cannot reach {self._url}/write: {type(exc).__name__}: {exc}"
+            raise SinkError(detail, retryable=True) from exc
         if response.status_code in (200, 204):
             return
         status = response.status_code
-        raise SinkError(response.text[:500], retryable=is_retryable(status), status=status)
+        detail = describe_reply(status, response.headers, response.content, f"{self._url}/write")
+        raise SinkError(detail, retryable=is_retryable(status), status=status)
 
     def close(self) -> None:
         """Close the connection pool."""

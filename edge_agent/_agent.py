@@ -71,8 +71,10 @@ class EdgeAgent:
         self._policy = policy or ReplayPolicy()
         self._gateway = gateway
         # Waits are computed in the clock's seconds; an accelerated clock needs shorter real waits.
+        # The replay bucket counts wall-clock seconds: the broker's load is real, whatever the
+        # simulation speed (``clock`` runs ``speed`` times faster than the machine's clock).
         self._speed = speed
-        self._replay = Replay(self._policy, clock.monotonic_s())
+        self._replay = Replay(self._policy, self._wall_s())
         self._connected = False
         self._inflight: dict[int, int] = {}  # mid -> spool row id
         self._submitted: set[int] = set()  # row ids paho holds (it resends them after reconnects)
@@ -291,20 +293,25 @@ class EdgeAgent:
                 self._submit(row, row.payload)
                 self.sent_live += 1
 
+    def _wall_s(self) -> float:
+        """Monotonic wall-clock seconds (the agent's clock runs ``speed`` times faster)."""
+        return self._clock.monotonic_s() / self._speed
+
     def _pump_replay(self) -> float:
+        """Replay what the bucket grants; clock seconds until replay can go on."""
         if not self._connected:
             return IDLE_WAIT_S
-        rows, wait_s = self._replay.take(
+        rows, wall_wait_s = self._replay.take(
             self._spool,
             self._policy.max_inflight - len(self._inflight),
             self._down,
             self._submitted,
-            self._clock.monotonic_s(),
+            self._wall_s(),
         )
         for row in rows:
             self._submit(row, mark_historical(row))
             self.sent_historical += 1
-        return wait_s
+        return wall_wait_s * self._speed
 
     def _submit(self, row: SpoolRow, payload: bytes) -> None:
         mid = self._transport.publish(row.topic, payload)

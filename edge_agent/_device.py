@@ -82,7 +82,9 @@ class DeviceRuntime:
         self._store = store
         self._clock = clock
         self._firmware = firmware
-        self._metrics = frozenset(kind_spec(topic.kind).metrics)
+        specs = kind_spec(topic.kind).metrics
+        self._metrics = frozenset(specs)
+        self._floors = {name: spec.resolution for name, spec in specs.items()}
         self._faulted = False
         # Checked once: an isinstance test against a runtime Protocol is too slow per sample.
         self._probe = driver if isinstance(driver, LinkProbe) else None
@@ -120,7 +122,7 @@ class DeviceRuntime:
     def _apply(self, versioned: VersionedConfig) -> None:
         self._config = versioned
         config = versioned.config
-        self._median = MedianFilter(config.median_window, config.deadbands)
+        self._median = MedianFilter(config.median_window, config.deadbands, self._floors)
         self._reporter = ExceptionReporter(config)
         self._watch = ThresholdWatch(config.thresholds)
 

@@ -23,13 +23,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent._diagnosis import STABLE_S, Finding, LinkDiagnosis
 from edge_agent._pacing import Backoff
 from edge_agent.errors import TransportError
 from telemetry_core.threads import guarded_thread
 
 log = structlog.get_logger()
 
-_STABLE_S = 10.0
 _KEPT_BY_PAHO = frozenset(
     {
         MQTTErrorCode.MQTT_ERR_SUCCESS,
@@ -172,6 +172,9 @@ class PahoTransport:
         self._topics: list[str] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._diagnosis = LinkDiagnosis()
+        self._refused = False  # the current attempt's CONNACK was a refusal
+        self._lost_reason = ""
         self._client = self._make_client(max_inflight)
 
     def _make_client(self, max_inflight: int) -> paho.Client:
@@ -191,6 +194,7 @@ class PahoTransport:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _set_tls(self, client: paho.Client) -> None:
@@ -264,25 +268,27 @@ class PahoTransport:
                 began_s = time.monotonic()
                 self._loop_until_lost()
                 # Only a connection that lasted resets the back-off: a broker that accepts and
-                # then drops us at once (an ACL violation does that) must not be hammered.
+                # then drops us at once (a duplicate client id, an ACL) must not be hammered.
                 lasted_s = time.monotonic() - began_s
-                if lasted_s >= _STABLE_S:
+                if lasted_s >= STABLE_S:
                     self._backoff.reset()
-                elif not self._stopping.is_set():
-                    log.error(
-                        "mqtt_connection_unstable",
-                        client_id=self._client_id,
-                        lasted_s=round(lasted_s, 2),
-                        hint="the broker drops us right after accepting us: most often its ACL "
-                        "refuses our topics (Mosquitto 2.0 disconnects a client after an "
-                        "unauthorized publish), or another client uses the same client id",
-                    )
+                if not self._stopping.is_set() and not self._refused:
+                    reason = self._lost_reason or "connection lost"
+                    self._say(self._diagnosis.lost(lasted_s, reason, time.monotonic()))
             if not self._stopping.is_set():
                 delay_s = self._backoff.next_delay_s()
                 log.info("mqtt_retry", client_id=self._client_id, retry_in_s=round(delay_s, 2))
                 self._stopping.wait(delay_s)
 
+    def _say(self, finding: Finding | None) -> None:
+        if finding is not None:
+            getattr(log, finding.level)(
+                finding.event, client_id=self._client_id, host=self._settings.host,
+                port=self._settings.port, **finding.fields,
+            )  # fmt: skip
+
     def _connect_once(self) -> bool:
+        self._refused, self._lost_reason = False, ""
         topic, payload = self._will()
         self._client.will_set(topic, payload, qos=1, retain=True)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -309,6 +315,7 @@ class PahoTransport:
             self._queue.put(Disconnected(f"TLS verification failed: {exc.verify_message}"))
             return False
         except (OSError, ValueError) as exc:
+            self._diagnosis.unreachable()
             log.warning(
                 "mqtt_connect_failed",
                 host=self._settings.host,
@@ -331,16 +338,28 @@ class PahoTransport:
 
     def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.warning("mqtt_connect_refused", client_id=self._client_id, reason=str(reason))
+            self._refused = True
+            self._say(self._diagnosis.refused(str(reason)))
             return
+        self._say(self._diagnosis.connected(time.monotonic()))
         if self._topics:
             client.subscribe([(t, 1) for t in self._topics])
         self._queue.put(Connected(bool(flags.session_present)))
 
+    def _on_subscribe(self, _c: paho.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("mqtt_subscribe_refused", client_id=self._client_id, reasons=refused,
+                      hint="the broker's ACL does not let this user read our command topics; "
+                      "commands will not arrive")  # fmt: skip
+
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._lost_reason = str(reason)
         self._queue.put(Disconnected(str(reason)))
 
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self._diagnosis.publish_refused(str(reason))
         self._queue.put(Published(mid, not reason.is_failure, str(reason)))
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:

@@ -57,8 +57,12 @@ class Quality(StrEnum):
     SENSOR_FAULT = "sensor_fault"
 
 
-class Telemetry(msgspec.Struct, frozen=True, kw_only=True):
-    """A batch of readings from one device at one instant."""
+class Telemetry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A batch of readings from one device at one instant.
+
+    Optional fields at their default (no ``quality``, not ``historical``) are left out of the
+    encoded JSON, as the contract has them: never ``"quality": null``.
+    """
 
     v: Version
     device_id: DeviceIdStr

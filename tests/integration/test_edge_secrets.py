@@ -6,6 +6,7 @@ child, so the summary it prints, its structlog stderr and paho's errors are all 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,11 @@ def test_passwords_never_reach_the_logs(
     assert f"as {GOOD}" in good_log, "the summary names the user"
     assert "edge_stopped" in good_log
     assert "Not authorized" in bad_log or "Bad user name or password" in bad_log
+    refusal = next(json.loads(line) for line in bad_log.splitlines()
+                   if '"mqtt_connect_refused"' in line)  # fmt: skip
+    assert refusal["level"] == "error"
+    assert "mqtt.password" in refusal["hint"]
+    assert "mqtt_reconnected" not in bad_log, "a refusal is not a restart"
     for text in (good_log, bad_log):
         for secret in USERS.values():
             assert secret not in text
@@ -85,7 +91,8 @@ def test_an_agent_outside_its_acl_is_refused_says_so_and_keeps_running(
     try:
         wait_until(
             lambda: (
-                agent.check() or agent.log_text().count('"event": "mqtt_connection_unstable"') >= 3
+                agent.check()
+                or agent.log_text().count('"event": "mqtt_dropped_after_refusal"') >= 3
             ),
             timeout_s=60,
             message="the refusal and the unstable connection logged, again and again",

@@ -13,7 +13,8 @@ import typer
 app = typer.Typer(
     help=(
         "Run the cloud ingester: take device telemetry, events and statuses from MQTT (a "
-        "shared subscription, so several instances split the load), check every message, "
+        "persistent session that survives broker restarts; several instances split the fleet "
+        "by district, see [ingest] districts), check every message, "
         "write them to InfluxDB (measurements drain/toilet/garbage/rain, device_events, "
         "device_status) and acknowledge each message only once the database has it. Bad "
         "messages go to the dead letter (InfluxDB measurement ingest_rejects and MQTT topic "

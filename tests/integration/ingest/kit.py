@@ -165,9 +165,8 @@ def wait_count(
 
 
 def prime_plain_session(host: str, port: int, client_id: str, filters: Iterable[str]) -> None:
-    """Create the persistent session and plain (not shared) subscriptions of an ingester run
-    with ``shared_subscription = false``, so the broker queues what is published before it
-    subscribes (or while it is dead)."""
+    """Create a consumer's persistent session with plain subscriptions before it first runs,
+    so the broker queues for it whatever is published while it starts."""
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -176,6 +175,15 @@ def prime_plain_session(host: str, port: int, client_id: str, filters: Iterable[
     client.connect(host, port, clean_start=False, properties=props)
     client.loop_start()
     client.subscribe([(f, 1) for f in filters])
-    assert done.wait(30), "the broker did not confirm the subscription"
+    assert done.wait(30), "the broker did not confirm the subscriptions"
     client.disconnect()
     client.loop_stop()
+
+
+def stored_seqs(influx: InfluxDB, db: str, measurement: str = "drain") -> dict[str, list[int]]:
+    """device id -> every stored ``seq`` of ``measurement`` (one per point), from InfluxDB."""
+    body = influx.query(f'SELECT "seq" FROM "{measurement}" GROUP BY "device_id"', db)  # noqa: S608
+    out: dict[str, list[int]] = {}
+    for series in body["results"][0].get("series", []):
+        out[series["tags"]["device_id"]] = [int(row[1]) for row in series["values"]]
+    return out

@@ -31,7 +31,7 @@ def test_two_ingesters_share_the_load_and_store_each_message_once(
             write_config(
                 tmp_path / f"i{n}.toml", tmp_path / "fleet.csv", mosquitto.url, influxdb.url,
                 influx_db, group=f"g{influx_db}", instance=f"{influx_db}-{n}", batch_size=200,
-                receive_maximum=1000,
+                receive_maximum=1000, shared_subscription=True,
             )
         )
         for n in (1, 2)

@@ -87,7 +87,7 @@ def test_prometheus_sees_increases_and_the_broker_total() -> None:
 
 
 def test_subscriptions_device_channels_shared_sys_counters_not() -> None:
-    subs = subscriptions_of(IngestSection(group="g"))
+    subs = subscriptions_of(IngestSection(group="g", shared_subscription=True))
     assert [(s.topic_filter, s.qos, s.retain_handling) for s in subs] == [
         ("$share/g/xh/v1/+/+/+/telemetry", 1, 1),
         ("$share/g/xh/v1/+/+/+/event", 1, 1),
@@ -99,9 +99,26 @@ def test_subscriptions_device_channels_shared_sys_counters_not() -> None:
         (UPTIME_TOPIC, 0, 0),
         (DROPPED_TOPIC, 0, 0),
     ]
-    alone = subscriptions_of(IngestSection(shared_subscription=False, watch_broker_drops=False))
+    alone = subscriptions_of(IngestSection(watch_broker_drops=False))
     assert [s.topic_filter for s in alone] == [
         "xh/v1/+/+/+/telemetry", "xh/v1/+/+/+/event", "xh/v1/+/+/+/status",
         "xh/v1/_alert/+/+", "xh/v1/_incident/+/+", "xh/v1/_alerting/+/stats",
         "xh/v1/_deadletter/alerting",
     ]  # fmt: skip
+
+
+def test_the_default_is_a_plain_persistent_subscription_of_every_district() -> None:
+    assert not IngestSection().shared_subscription
+    assert IngestSection().partition().everything
+
+
+def test_a_partition_subscribes_to_its_districts_only() -> None:
+    subs = subscriptions_of(IngestSection(districts=("luqiao",), watch_broker_drops=False))
+    assert [(s.topic_filter, s.qos) for s in subs] == [
+        ("xh/v1/luqiao/+/+/telemetry", 1), ("xh/v1/luqiao/+/+/event", 1),
+        ("xh/v1/luqiao/+/+/status", 1),
+        ("xh/v1/_alert/luqiao/+", 1), ("xh/v1/_incident/luqiao/+", 1),
+        ("xh/v1/_alerting/+/stats", 1), ("xh/v1/_deadletter/alerting", 1),
+    ]  # fmt: skip
+    plan = IngestSection(instance="b", partitions={"a": ("jiaojiang",), "b": ("huangyan",)})
+    assert plan.partition().districts == ("huangyan",)

@@ -7,6 +7,7 @@ import random
 
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 
 import cloud_ingest
 from cloud_ingest import (
@@ -199,3 +200,60 @@ def test_public_surface_is_what_we_meant() -> None:
     assert set(cloud_ingest.__all__) == {
         name for name in dir(cloud_ingest) if not name.startswith("_")
     } - {"errors"}
+
+
+def test_the_stop_summary_after_an_outage_agrees_with_the_log(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    sink.fail = [SinkError("down", retryable=True, status=503) for _ in range(10)]
+    waits = iter([True, True, True, False])  # three retry waits, then the stop cuts one short
+    source = FakeSource()
+    writer = BatchWriter(sink, Backoff(0.1, 1.0, random.Random(0)), lambda _s: next(waits))
+    service = IngestService(
+        source=source, pipeline=pipeline, writer=writer, clock=ManualClock(NOW_MS / 1000),
+        instance="t1", batch_size=3, batch_interval_s=0.1, pending_batches=10,
+        stats_interval_s=60, deadletter_topic="dl",
+    )  # fmt: skip
+    source.inbox.extend(FakeMessage(TOPIC, good(i), mid=i + 1) for i in range(7))
+    with capture_logs() as logs:
+        service.process_pending()
+        service._stop.set()
+        service._write_loop()  # the writer thread's loop: gives up on the first batch
+        service.stop()
+    summary = next(e for e in logs if e["event"] == "ingest_stopped")
+    retries = [e for e in logs if e["event"] == "sink_write_retry"]
+    abandoned = [e for e in logs if e["event"] == "ingest_abandoned_batch"]
+    assert (summary["received"], summary["written"], summary["abandoned"]) == (7, 0, 7)
+    assert summary["retries"] == len(retries) == 4
+    assert sum(e["messages"] for e in abandoned) == 3  # the rest never left the queue
+    assert source.acks == []
+
+
+def test_rejects_are_logged_with_counts_per_reason_and_rate_limited(pipeline: Pipeline) -> None:
+    clock = ManualClock(NOW_MS / 1000)
+    sink = FakeSink()
+    source = FakeSource()
+    writer = BatchWriter(sink, Backoff(0.1, 1.0, random.Random(0)), lambda _s: True)
+    service = IngestService(
+        source=source, pipeline=pipeline, writer=writer, clock=clock,
+        instance="t1", batch_size=3, batch_interval_s=0.1, pending_batches=100,
+        stats_interval_s=10, deadletter_topic="dl",
+    )  # fmt: skip
+    bad = [b"{oops", b"[1]", good(1)]
+    with capture_logs() as logs:
+        for _second in range(30):
+            source.inbox.extend(FakeMessage(TOPIC, p, mid=i + 1) for i, p in enumerate(bad))
+            service.process_pending()
+            drain(service)
+            clock.advance(1.0)
+        service.stop()
+    rejected = [e for e in logs if e["event"] == "messages_rejected"]
+    assert [e["log_level"] for e in rejected] == ["warning"] * len(rejected)
+    assert 3 <= len(rejected) <= 5  # once at first, then at most every 10 s, then at stop
+    assert rejected[0]["counts"] == {"malformed_json": 1, "schema": 1}
+    total = {"malformed_json": 0, "schema": 0}
+    for event in rejected:
+        for reason, count in event["counts"].items():
+            total[reason] += count
+    assert total == {"malformed_json": 30, "schema": 30}
+    summary = next(e for e in logs if e["event"] == "ingest_stopped")
+    assert summary["rejected"] == sum(e["total"] for e in rejected) == 60

@@ -6,8 +6,11 @@ import random
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud_ingest import Backoff, BatchWriter, InfluxV1Sink, SinkError, WriterStoppedError
+from cloud_ingest._sinks import describe_reply
 from tests.unit.cloud_ingest.conftest import FakeSink
 
 
@@ -101,3 +104,70 @@ def test_v1_sink_connection_failure_is_retryable() -> None:
         sink.write(b"m x=1")
     assert info.value.retryable
     assert info.value.status is None
+
+
+PROXY_PAGE = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+    + b"<script>var x = 1;</script>" * 200
+    + b"<center>nginx</center></body></html>"
+)
+
+
+def test_a_proxy_page_is_summarised_never_dumped() -> None:
+    transport = httpx.MockTransport(
+        lambda _req: httpx.Response(502, content=PROXY_PAGE, headers={"content-type": "text/html"})
+    )
+    sink = InfluxV1Sink("http://influx.test:8086", "db", transport=transport)
+    with pytest.raises(SinkError) as info:
+        sink.write(b"m x=1")
+    detail = info.value.detail
+    assert detail == (
+        "HTTP 502 from http://influx.test:8086/write: not an InfluxDB reply"
+        f' (text/html, {len(PROXY_PAGE)} bytes, title "502 Bad Gateway")'
+    )
+    assert info.value.retryable
+
+
+def test_influxdbs_own_error_is_kept_in_one_short_line() -> None:
+    body = b'{"error":"partial write: field type conflict:\\n input field \\"x\\" is type float"}'
+    detail = describe_reply(400, {"content-type": "application/json"}, body, "http://i/write")
+    assert detail == (
+        'HTTP 400 from http://i/write: partial write: field type conflict: input field "x" is type'
+        " float"
+    )
+    long = describe_reply(500, {"content-type": "application/json"},
+                          b'{"message": "' + b"x" * 5000 + b'"}', "http://i")  # fmt: skip
+    assert len(long) < 400
+    assert long.endswith("...")
+    bare = describe_reply(503, {}, b"Service Unavailable", "http://i")
+    assert bare == "HTTP 503 from http://i: not an InfluxDB reply (no content type, 19 bytes)"
+
+
+def test_a_connection_failure_names_the_url() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    sink = InfluxV1Sink("http://influx.test:8086", "db", transport=httpx.MockTransport(handler))
+    with pytest.raises(
+        SinkError, match=r"cannot reach http://influx.test:8086/write: ConnectError"
+    ):
+        sink.write(b"m x=1")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    content_type=st.sampled_from(["", "text/html", "application/json", "text/plain; x", "\x00"]),
+    body=st.one_of(
+        st.binary(max_size=6000),
+        st.builds(lambda t: b"<title>" + t.encode() + b"</title>", st.text(max_size=5000)),
+        st.builds(lambda m: b'{"error": ' + m.encode() + b"}", st.text(max_size=5000)),
+    ),
+)
+def test_any_reply_is_described_in_one_bounded_line(
+    status: int, content_type: str, body: bytes
+) -> None:
+    detail = describe_reply(status, {"content-type": content_type}, body, "http://i:1/write")
+    assert detail.startswith(f"HTTP {status} from http://i:1/write: ")
+    assert len(detail) < 450
+    assert "\n" not in detail

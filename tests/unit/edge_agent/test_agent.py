@@ -251,12 +251,8 @@ def test_report_by_exception_flat_sends_heartbeats_step_sends_at_once(tmp_path: 
     rig.run(30)
     sent = {(t.ts - 1_764_000_000_000) // 1000: t for t in rig.telemetry()}
     # Heartbeats at 0, 10 and 20; the step's first sample at 25 is held back by the 3-sample
-    # median (sent at once, flagged spike_filtered); it passes the median at 26.
-    assert list(sent) == [0, 10, 20, 25, 26]
-    assert (sent[25].readings, sent[25].quality) == (
-        {"level_m": 1.0},
-        {"level_m": "spike_filtered"},
-    )
+    # median and passes it at 26. A step is not a spike: nothing is flagged.
+    assert list(sent) == [0, 10, 20, 26]
     assert (sent[26].readings, sent[26].quality) == ({"level_m": 1.5}, None)
 
 
@@ -268,9 +264,10 @@ def test_a_spike_is_replaced_by_the_median_and_flagged_on_the_wire(tmp_path: Pat
     rig.transport.connect()
     rig.run(10)
     sent = {(t.ts - 1_764_000_000_000) // 1000: t for t in rig.telemetry()}
-    assert list(sent) == [0, 5]
-    assert sent[5].readings == {"level_m": 1.0}, "the spike itself never goes out"
-    assert sent[5].quality == {"level_m": "spike_filtered"}
+    # The spike at 5 is confirmed when the level is back, at 6: reported at once, flagged.
+    assert list(sent) == [0, 6]
+    assert sent[6].readings == {"level_m": 1.0}, "the spike itself never goes out"
+    assert sent[6].quality == {"level_m": "spike_filtered"}
 
 
 def _cmd(cmd_id: str, op: str = "set_config", **config: object) -> bytes:
@@ -351,3 +348,18 @@ def test_historical_marking_keeps_everything_else(tmp_path: Path) -> None:
 def test_an_agent_needs_a_device(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one device"):
         EdgeAgent([], FakeTransport(), Spool(tmp_path / "s.db"), ManualClock())
+
+
+def test_telemetry_without_flags_has_no_quality_key_on_the_wire(tmp_path: Path) -> None:
+    config = AgentConfig(interval_s=1, max_silence_s=100, median_window=3)
+    rig = _rig(tmp_path, lambda t: 7.0 if t - 1_764_000_000.0 == 8 else 1.0, config)
+    rig.transport.connect()
+    rig.run(12)
+    wire = rig.transport.on_channel("telemetry")
+    plain, flagged = wire[0], [p for p in wire if b"spike_filtered" in p]
+    assert b'"quality"' not in plain
+    assert b"null" not in plain
+    assert plain.startswith(b'{"v":1,')
+    assert b'"historical"' not in plain
+    assert len(flagged) == 1
+    assert b'"quality":{"level_m":"spike_filtered"}' in flagged[0]

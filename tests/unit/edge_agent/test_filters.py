@@ -19,24 +19,41 @@ def test_median_filter_passes_a_real_step_after_half_the_window() -> None:
     assert out == [1.0, 1.0, 1.0, 2.0]
 
 
-def test_median_filter_flags_the_spike_it_replaced_and_only_that_sample() -> None:
-    median = MedianFilter(3)
-    flagged = [median.update_flagged({"level_m": v})[1] for v in (1.0, 1.0, 9.0, 1.0, 1.0)]
-    assert flagged == [frozenset(), frozenset(), {"level_m"}, frozenset(), frozenset()]
+QUIET = [1.0, 1.01, 0.99, 1.0, 1.01, 0.99]
+
+
+def test_median_filter_flags_the_spike_it_replaced_once_the_metric_came_back() -> None:
+    median = MedianFilter(3, floors={"level_m": 0.01})
+    flagged = [median.update_flagged({"level_m": v})[1] for v in [*QUIET, 9.0, 1.0, 1.0]]
+    assert flagged == [frozenset()] * 7 + [{"level_m"}, frozenset()]
+
+
+def test_a_step_is_not_a_spike() -> None:
+    median = MedianFilter(3, floors={"level_m": 0.01})
+    assert not any(median.update_flagged({"level_m": v})[1] for v in [*QUIET, 2.0, 2.0, 2.0, 2.0])
 
 
 def test_a_ramp_and_small_noise_are_not_spikes() -> None:
     ramp = MedianFilter(3)
-    assert not any(ramp.update_flagged({"level_m": v / 10})[1] for v in range(20))
+    assert not any(ramp.update_flagged({"level_m": v / 10})[1] for v in range(40))
     noisy = MedianFilter(5, tolerances={"level_m": 0.05})
-    signal = [1.0, 1.02, 0.98, 1.01, 0.99, 1.03, 0.97, 1.0]
+    signal = [1.0, 1.02, 0.98, 1.01, 0.99, 1.03, 0.97, 1.0] * 4
     assert not any(noisy.update_flagged({"level_m": v})[1] for v in signal)
 
 
 def test_a_spike_within_the_tolerance_is_not_flagged() -> None:
     median = MedianFilter(3, tolerances={"level_m": 0.5})
-    flagged = [median.update_flagged({"level_m": v})[1] for v in (1.0, 1.0, 1.4, 1.0, 1.0, 1.6)]
-    assert flagged == [frozenset()] * 5 + [{"level_m"}]
+    values = [*QUIET, 1.4, 1.0, 1.0, 1.6, 1.0]
+    flagged = [median.update_flagged({"level_m": v})[1] for v in values]
+    assert flagged == [frozenset()] * 10 + [{"level_m"}]
+
+
+def test_a_quiet_metric_needs_more_than_its_resolution_to_spike() -> None:
+    # Five identical samples: a deviation of zero; one resolution up is noise, not a spike.
+    median = MedianFilter(3, floors={"level_m": 0.05})
+    values = [1.0] * 6 + [1.05, 1.0, 1.1, 1.0, 1.5, 1.0]
+    flagged = [median.update_flagged({"level_m": v})[1] for v in values]
+    assert flagged == [frozenset()] * 11 + [{"level_m"}]
 
 
 def test_window_of_one_never_flags() -> None:
