@@ -128,6 +128,7 @@ class MqttConsumer:
         session_expiry_s: int,
         backoff: Backoff,
         wake_batch: int = 1,
+        stale_filters: Sequence[str] = (),
     ) -> None:
         self.inbox: collections.deque[Any] = collections.deque()
         self.wake = threading.Event()
@@ -140,6 +141,7 @@ class MqttConsumer:
         self.refused_subscriptions = 0
         self._settings = settings
         self._subscriptions = list(subscriptions)
+        self._stale_filters = list(stale_filters)
         self._pending_subacks = 0
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
@@ -183,6 +185,7 @@ class MqttConsumer:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_publish = self._on_publish
+        client.on_unsubscribe = self._on_unsubscribe
         return client
 
     def start(self) -> None:
@@ -310,9 +313,14 @@ class MqttConsumer:
                 return
             self.generation += 1
             self.inbox.append(RECONNECTED)
-            self._pending_subacks = len(self._subscriptions)
+            # A session kept from another partition still holds its filters: drop them, or
+            # this instance would go on receiving (and alerting on) districts not its own.
+            stale = self._stale_filters if flags.session_present else []
+            self._pending_subacks = len(self._subscriptions) + (1 if stale else 0)
             for sub in self._subscriptions:
                 client.subscribe(sub.topic_filter, options=sub.options())
+            if stale:
+                client.unsubscribe(stale)
             self._backoff.reset()
             self.connected.set()
             log.info("mqtt_connected", session_present=bool(flags.session_present),
@@ -335,6 +343,20 @@ class MqttConsumer:
         except Exception:
             self.callback_errors += 1
             log.exception("mqtt_on_subscribe_failed")
+
+    def _on_unsubscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        try:
+            dropped = sum(1 for r in reasons if getattr(r, "value", None) == 0)  # Success
+            log.info("mqtt_stale_filters_dropped", held=dropped, checked=len(self._stale_filters))
+            self._pending_subacks -= 1
+            if self._pending_subacks <= 0:
+                self.subscribed.set()
+                log.info("mqtt_subscribed", filters=len(self._subscriptions))
+        except Exception:
+            self.callback_errors += 1
+            log.exception("mqtt_on_unsubscribe_failed")
 
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any

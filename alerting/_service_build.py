@@ -25,6 +25,7 @@ from alerting._settings import AlertingSection, AlertingSettings
 from telemetry_core.clock import Clock, SystemClock
 from telemetry_core.errors import ConfigError
 from telemetry_core.kinds import DeviceKind
+from telemetry_core.partition import Partition, stale_filters
 from telemetry_core.registry import Registry, load_registry
 from telemetry_core.topics import Channel, subscription
 
@@ -77,15 +78,18 @@ def partition_devices(registry: Registry, districts: Sequence[str]) -> Registry:
 def subscriptions_of(section: AlertingSection) -> list[Subscription]:
     """Device channels of the partition (every district when none is given), and rain gauges
     of every district when partitioned."""
-    if not section.districts:
-        return [Subscription(subscription(ch)) for ch in CONSUMED_CHANNELS]
-    subs = [
-        Subscription(subscription(ch, district=d))
-        for d in section.districts
-        for ch in CONSUMED_CHANNELS
-    ]
-    subs += [Subscription(subscription(Channel.TELEMETRY, kind=k)) for k in sorted(SHARED_KINDS)]
+    partition = Partition(section.districts)
+    subs = [Subscription(f) for f in partition.topic_filters(CONSUMED_CHANNELS)]
+    if not partition.everything:
+        subs += [Subscription(subscription(Channel.TELEMETRY, kind=k)) for k in SHARED_KINDS]
     return subs
+
+
+def stale_subscriptions(section: AlertingSection, registry: Registry) -> list[str]:
+    """Filters our persistent session may still hold from an earlier partition."""
+    known = {d.district for d in registry}
+    return stale_filters(Partition(section.districts), CONSUMED_CHANNELS, known,
+                         group="xiuhua-alerting", shared=False)  # fmt: skip
 
 
 def network_of(section: AlertingSection, registry: Registry) -> Network | None:
@@ -123,6 +127,7 @@ def build_service(
         receive_maximum=section.receive_maximum,
         session_expiry_s=section.session_expiry_s,
         backoff=Backoff(section.retry_min_s, section.retry_max_s),
+        stale_filters=stale_subscriptions(section, registry),
     )
     log.info("alerting_configured", instance=section.instance, mqtt=settings.mqtt.url,
              districts=",".join(section.districts) or "all districts", devices=len(mine),

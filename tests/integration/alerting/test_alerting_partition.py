@@ -62,3 +62,27 @@ def test_two_partitioned_instances_split_the_districts_and_one_down_delays_only_
         hy.stop()
         publisher.close()
         collector.close()
+
+
+def test_a_changed_partition_drops_the_old_filters_of_its_session(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    fleet, db = tmp_path / "fleet.csv", tmp_path / "s.db"
+    make_fleet(fleet)
+    both = write_config(tmp_path / "both.toml", fleet, mosquitto.url, db, instance="al-x",
+                        districts=("jiaojiang", "huangyan"))  # fmt: skip
+    start_service(both).stop()  # the session now holds both districts' filters
+    one = write_config(tmp_path / "one.toml", fleet, mosquitto.url, db, instance="al-x",
+                       districts=("jiaojiang",))  # fmt: skip
+    service = start_service(one)
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    t0 = int(time.time() * 1000) - 60 * MIN_MS
+    try:
+        publisher.publish(series("dr-hy-000000", t0, [1.2]) + series("dr-jj-000000", t0, [1.2]))
+        wait_until(lambda: service.counters.evaluated >= 1)
+    finally:
+        service.stop()  # the counters are final once the processor has stopped
+        publisher.close()
+    # huangyan's reading, published first, never came (it would be refused as not ours).
+    assert service.counters.received == 1
+    assert service.counters.rejected == 0
