@@ -86,8 +86,9 @@ def main() -> None:
     rules = {r.summary.rule: r for r in result.rules}
     base = {r.summary.rule: r for r in result.baseline}
     print(
-        f"typhoon_rainstorm, {args.devices} drain nodes in {args.district}, network file "
-        f"{'yes' if network else 'no (registry only: no neighbours)'}; simulated in {sim_s:.0f} s, "
+        f"typhoon_rainstorm {args.hours:g} h, {args.per_district} drain sensors and 3 rain gauges"
+        f" in each of {', '.join(DISTRICTS)}; network file {'yes' if network else 'no'};"
+        f" simulated in {sim_s:.0f} s, "
         f"replayed {result.replay.messages:,} readings in {result.replay.wall_s:.0f} s"
     )
     print(_line("drain.overflow", rules["drain.overflow"]))
