@@ -198,12 +198,15 @@ def paced(
     rng: random.Random,
 ) -> tuple[dict[tuple[str, int], float], int]:
     """``rate`` readings a second from ``rate`` nodes (each once a second) for ``seconds``;
-    a tenth of them (never crossed before) surcharged at seconds 2 and 3. Returns the publish
+    a tenth of them (never crossed before) surcharged for two seconds in a row. Returns the publish
     time of each crossing's second reading, by (device, ts), and how many were sent."""
     nodes = list(range(min(len(fleet), rate)))
     fresh = [k for k in nodes if k not in used]
-    crossing = set(rng.sample(fresh, min(len(fresh), len(nodes) // 10)))
-    used |= crossing
+    # Each crossing node surcharges at its own second, so the timed transitions spread over
+    # the whole run rather than its first seconds.
+    crossing = {k: rng.randint(2, max(2, seconds - 1))
+                for k in rng.sample(fresh, min(len(fresh), len(nodes) // 10))}  # fmt: skip
+    used |= set(crossing)
     published: dict[tuple[str, int], float] = {}
     began, sent, total = time.monotonic(), 0, rate * seconds
     while sent < total:
@@ -215,10 +218,11 @@ def paced(
         msgs, marks = [], []
         for i in range(sent, sent + due):
             k, rnd = nodes[i % len(nodes)], 1 + i // len(nodes)
-            hot = k in crossing and rnd in (2, 3)
+            start = crossing.get(k, -9)
+            hot = rnd in (start, start + 1)
             fill = 1.2 if hot else 0.3
             msgs.append((topic_of(fleet[k]), reading(fleet[k], first + i, now_ms, fill, rng)))
-            if hot and rnd == 3:
+            if hot and rnd == start + 1:
                 marks.append((fleet[k].device_id, now_ms))
         at = time.time()
         pub.send(publish_packets(msgs, first=first + sent))
