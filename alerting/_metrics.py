@@ -90,6 +90,10 @@ class PromMetrics:
         self.lag = Gauge(
             "xiuhua_alerting_lag_seconds", "Wall time minus the event time evaluated", registry=r
         )
+        self.snapshot_seconds = Histogram(
+            "xiuhua_alerting_snapshot_seconds", "Engine snapshots: evaluation stops meanwhile",
+            registry=r, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )  # fmt: skip
         self.state_bytes = Gauge(
             "xiuhua_alerting_state_bytes", "Size of the last checkpoint", registry=r
         )

@@ -308,6 +308,7 @@ class AlertingService:
         self._last_cp_s = now_s
         state = self._router.engine.snapshot()
         took_s = self._clock.monotonic_s() - now_s
+        self._metrics.snapshot_seconds.observe(took_s)
         self._cp_gap_s = max(self._cp_interval_s, _SNAPSHOT_BUDGET * took_s)
         sealed = self._ledger.seal(state, self._source.publishes_queued, now_s)
         self.counters.state_bytes = len(state)

@@ -128,6 +128,16 @@ class Process:
                 return int(float(row.split()[1]))
         return 0
 
+    def snapshots(self) -> str:
+        """How many engine snapshots the service took and their mean duration."""
+        text = self._http.get(f"http://127.0.0.1:{self.port}/metrics").text
+        values = {row.split()[0]: float(row.split()[1]) for row in text.splitlines()
+                  if row.startswith("xiuhua_alerting_snapshot_seconds_")}  # fmt: skip
+        count = values.get("xiuhua_alerting_snapshot_seconds_count", 0.0)
+        total = values.get("xiuhua_alerting_snapshot_seconds_sum", 0.0)
+        mean_ms = total / count * 1000 if count else float("nan")
+        return f"engine snapshots (evaluation paused): {count:.0f}, mean {mean_ms:.0f} ms"
+
     def peak_rss_mb(self) -> float:
         for row in Path(f"/proc/{self.child.pid}/status").read_text().splitlines():
             if row.startswith("VmHWM:"):
@@ -300,6 +310,7 @@ def run(
                 interval_s=0.1,
             )  # both drained before the next run
         blast(pub, fleet, alerting, ingester, n=args.n, first=first, rng=rng)
+        print(alerting.snapshots())
         rss = alerting.peak_rss_mb()
         print(
             f"alerting peak RSS {rss:.0f} MB ({rss * 1024 / DEVICES:.1f} KiB per device, "
