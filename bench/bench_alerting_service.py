@@ -242,6 +242,30 @@ def paced(
     return published, sent
 
 
+def one_at_a_time(pub: BlastPublisher, fleet: list[Device], watcher: Watcher, *, first: int,
+                  used: set[int], rng: random.Random, count: int = 40) -> int:  # fmt: skip
+    """Latency of single crossings with nothing else flowing: the service's own share."""
+    lat = []
+    for k in range(len(fleet) - count, len(fleet)):
+        device, base = fleet[k], int(time.time() * 1000)
+        for j in (1, 2):
+            at = time.time()
+            msg = (topic_of(device), reading(device, first, base + j, 1.2, rng))
+            pub.send(publish_packets([msg], first=first))
+            first += 1
+        key = (device.device_id, base + 2)
+        wait_until(functools.partial(watcher.arrived.__contains__, key), timeout_s=60,
+                   interval_s=0.001)  # fmt: skip
+        lat.append((watcher.arrived[key] - at) * 1000)
+        used.add(k)
+    p50, p99 = np.percentile(np.array(lat), [50, 99])
+    print(
+        f"latency of {count} single crossings, nothing else flowing: p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms, max {max(lat):.1f} ms"
+    )
+    return first
+
+
 def _both_reached(alerting: Process, ingester: Process, count: int) -> bool:
     return alerting.value() >= count and ingester.value() >= count
 
@@ -299,6 +323,7 @@ def run(
     try:
         first = warm_up(pub, fleet, [alerting, ingester], rng)
         used: set[int] = set()
+        first = one_at_a_time(pub, fleet, watcher, first=first, used=used, rng=rng)
         for rate in args.rates:
             published, sent = paced(pub, fleet, rate=rate, seconds=args.seconds, first=first,
                                     used=used, rng=rng)  # fmt: skip
