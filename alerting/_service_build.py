@@ -7,6 +7,7 @@ the nearest gauges of a manhole near a district's edge may stand across it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -113,6 +114,10 @@ def build_service(
     network = network_of(section, registry)
     store = store or open_store(section.state_url)
     engine = _engine(store, rules, mine, network)
+    # The engine holds about a million small long-lived objects: keep them out of the cyclic
+    # collector's scans, whose full passes would otherwise pause evaluation.
+    gc.collect()
+    gc.freeze()
     router = Router(
         engine, registry, section.districts, max_payload_bytes=section.max_payload_bytes,
         max_future_s=section.max_future_s, shared_kinds=SHARED_KINDS,
