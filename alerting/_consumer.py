@@ -313,6 +313,7 @@ class MqttConsumer:
                 return
             self.generation += 1
             self.inbox.append(RECONNECTED)
+            _no_delay(client)
             # A session kept from another partition still holds its filters: drop them, or
             # this instance would go on receiving (and alerting on) districts not its own.
             stale = self._stale_filters if flags.session_present else []
@@ -385,3 +386,12 @@ class MqttConsumer:
             self._deliver([msg])
         except Exception:  # noqa: BLE001 - a callback must never raise into paho
             self.callback_errors += 1
+
+
+def _no_delay(client: mqtt.Client) -> None:
+    """Turn Nagle's algorithm off: paho leaves it on, and a transition published right after a
+    batch of PUBACKs would wait for the broker's delayed ACK (about 40 ms on Linux)."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
