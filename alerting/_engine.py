@@ -23,7 +23,7 @@ from alerting._evaluate import (
     compile_threshold,
     level_of,
 )
-from alerting._gates import Gate, evaluator_gates, merge_gates
+from alerting._gates import Gate, arming_gates, evaluator_gates, merge_gates, outside
 from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
 from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
 from alerting._network import Network, network_from_registry
@@ -51,8 +51,8 @@ class _Device:
     """One device's compiled evaluators, health rules and runtime."""
 
     __slots__ = (
-        "awake", "device", "evaluators", "last_seen", "last_ts", "merged", "offline", "plan",
-        "rt", "silent", "silent_raised", "ungated",
+        "arm", "awake", "device", "evaluators", "last_seen", "last_ts", "merged", "offline",
+        "plan", "rt", "silent", "silent_raised", "ungated", "was_armed",
     )  # fmt: skip
 
     def __init__(self, device: Device, rt: Runtime) -> None:
@@ -68,6 +68,10 @@ class _Device:
         self.ungated: list[tuple[Evaluator, tuple[Gate, ...] | None]] = []
         self.merged: tuple[Gate, ...] = ()
         self.awake: set[Evaluator] = set()
+        # Fit windows and node values are fed only while armed: some value near a gate of a
+        # rule that fits (``arming_gates``), so a quiet device costs no history.
+        self.arm: tuple[Gate, ...] | None = None
+        self.was_armed = True
 
 
 class Engine:
@@ -120,6 +124,7 @@ class Engine:
         ctx.ungated = [(ev, g) for ev, g in ctx.plan if g is None]
         ctx.merged = merge_gates([g for _, g in ctx.plan if g is not None])
         ctx.awake = {ev for ev, g in ctx.plan if g is not None}
+        ctx.arm = arming_gates([g for ev, g in ctx.plan if _fits(ev)])
         ctx.rt.gauge = device.device_id in self._gauges or device.kind.value == "rain"
         if node is not None and device.kind.value == "drain":
             for metric in sorted(neighbour_metrics | {"fill_ratio"}):
@@ -165,7 +170,10 @@ class Engine:
             out = self._heard(ctx, ts, msg.historical)
         readings, rt = msg.readings, ctx.rt
         if rt.feeds or rt.node_feeds or rt.gauge:
-            self._feed(rt, ts / 1000.0, readings)
+            armed = ctx.arm is None or bool(ctx.awake) or outside(ctx.arm, readings)
+            if armed or ctx.was_armed:  # once more after disarming: overwrite high node values
+                self._feed(rt, ts / 1000.0, readings)
+            ctx.was_armed = armed
         quality = msg.quality
         plan = ctx.plan
         if not ctx.awake and not quality:
@@ -207,10 +215,14 @@ class Engine:
             v = fn(readings)
             if v is not None:
                 rt.history[metric].append((t, v))
-        for metric, fn in rt.node_feeds:
-            v = fn(readings)
-            if v is not None:
-                self.world.node_values.setdefault(rt.node or "", {})[metric] = (t, v)
+        if rt.node_feeds:
+            values = self.world.node_values.get(rt.node or "")
+            if values is None:
+                values = self.world.node_values[rt.node or ""] = {}
+            for metric, fn in rt.node_feeds:
+                v = fn(readings)
+                if v is not None:
+                    values[metric] = (t, v)
 
     def _rain(self, gauge: str, t: float, readings: Mapping[str, float]) -> None:
         mmh = readings.get("rain_mmh")
@@ -281,6 +293,8 @@ class Engine:
             repeat_ms = ev.rule.rule.repeat * 1000
             due = st.last_notify_ms != UNSET and now - st.last_notify_ms >= repeat_ms
             if st.tier and due and repeat_ms > 0 and not st.flapping:
+                if self._muted(ctx.device, ev.rule.name, now):
+                    continue  # a silence that began after the alert mutes its reminders too
                 out.append(self._message(ctx, ev, st.tier, now, notify=True, reason="reminder"))
                 st.last_notify_ms = now
 
@@ -423,7 +437,7 @@ class Engine:
         ctxs = self._devices.values()
         snap = Snapshot(
             version=SNAPSHOT_VERSION, start_ms=self._start_ms, watermark_ms=self._watermark_ms,
-            states=self._states,
+            states={k: st for k, st in self._states.items() if not _quiet(st)},
             last_seen={c.device.device_id: c.last_seen for c in ctxs if c.last_seen != UNSET},
             last_ts={c.device.device_id: c.last_ts for c in ctxs if c.last_ts != UNSET},
             history={c.device.device_id: {m: list(h) for m, h in c.rt.history.items() if h}
@@ -488,6 +502,29 @@ class Engine:
                 if node and ev.state.tier and ev.rule.rule.category in GROUPED_CATEGORIES:
                     entry = (ev.state.tier, ev.rule.rule.category, ctx.device.device_id)
                     self.incidents.levels.setdefault(node, {})[ev.key] = entry
+
+
+def _fits(ev: Evaluator) -> bool:
+    """Whether ``ev``'s rule fits a trend (``predict`` or ``rate``) or looks at neighbours."""
+
+    def walk(cond: object) -> bool:
+        if any(getattr(cond, k, None) is not None for k in ("predict", "rate", "downstream")):
+            return True
+        return any(walk(c) for c in (*getattr(cond, "all", ()), *getattr(cond, "any", ())))
+
+    return any(
+        walk(t.raise_) or (t.clear is not None and walk(t.clear)) for t in ev.rule.rule.tiers
+    )
+
+
+def _quiet(st: RuleState) -> bool:
+    """A state with nothing to carry over (no tier, nothing counted or timed): left out of the
+    snapshot, restored fresh."""
+    return (
+        st.tier == 0 and st.target == 0 and not st.changes and not st.aux
+        and not any(st.latched) and not any(st.counts) and all(x == UNSET for x in st.since)
+        and st.last_notify_ms == UNSET
+    )  # fmt: skip
 
 
 def _copy_state(src: RuleState, dst: RuleState) -> None:

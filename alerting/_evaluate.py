@@ -264,13 +264,14 @@ class MissedCollectionEvaluator(Evaluator):
     ``state.aux`` holds the local start of the current collection window, then per category the
     lowest fill seen since it began."""
 
-    __slots__ = ("categories", "level", "window_end_s")
+    __slots__ = ("categories", "emptied", "level", "window_end_s")
 
     def __init__(self, rule: LoadedRule, state: RuleState, device_id: str) -> None:
         super().__init__(rule, state, device_id)
         self.categories = tuple(m for m in raw_metrics("garbage") if m.startswith("fill_"))
         self.level = level_of(rule.rule.tier)
         self.window_end_s = -1.0
+        self.emptied = False
         if len(state.aux) != 1 + len(self.categories):
             state.aux = [-1.0] + [0.0] * len(self.categories)
 
@@ -289,8 +290,12 @@ class MissedCollectionEvaluator(Evaluator):
     ) -> bool:  # fmt: skip
         spec, aux, cats = self.rule.rule.missed, self.state.aux, self.categories
         local_s = ts / 1000.0 + LOCAL_OFFSET_S
-        if not aux[0] <= local_s < self.window_end_s:
+        if aux[0] <= local_s < self.window_end_s:
+            if self.emptied:
+                return False  # every bin was seen low in this window: nothing can change
+        else:
             start, self.window_end_s = self._window(local_s)
+            self.emptied = False
             if start != aux[0]:
                 aux[0] = start
                 aux[1:] = [readings.get(c, 0.0) for c in cats]
@@ -301,6 +306,7 @@ class MissedCollectionEvaluator(Evaluator):
         if local_s - aux[0] < spec.grace:
             return False
         full = [c for k, c in enumerate(cats, 1) if aux[k] > spec.above_pct]
+        self.emptied = not full
         target = self.level if full else 0
         if target == self.state.target:
             return False
@@ -320,6 +326,10 @@ def _static(cond: Condition | None, kind: str) -> bool:
     return all(_static(c, kind) for c in (*cond.all, *cond.any))
 
 
+def _never(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+    return False
+
+
 def compile_threshold(
     rule: LoadedRule, state: RuleState, rt: Runtime, cache: dict[str, list[CompiledTier]]
 ) -> ThresholdEvaluator | None:
@@ -337,10 +347,11 @@ def compile_threshold(
         return ThresholdEvaluator(rule, state, rt, extract, cache[rule.name])
     tiers = []
     for tier in r.tiers:
-        raise_fn = compile_condition(tier.raise_, r.metric, rule.kind, rt)
+        # A tier whose condition needs what this device lacks (rain gauges, a network node)
+        # never raises here; the rule's other tiers still apply. A clear that cannot be
+        # compiled falls back to "the raise no longer holds".
+        raise_fn = compile_condition(tier.raise_, r.metric, rule.kind, rt) or _never
         clear_fn = compile_condition(tier.clear, r.metric, rule.kind, rt) if tier.clear else None
-        if raise_fn is None or (tier.clear is not None and clear_fn is None):
-            return None
         tiers.append(CompiledTier(
             level_of(tier.tier), raise_fn, clear_fn, int((tier.for_s or 0) * 1000),
             tier.count or 0, int(tier.clear_for * 1000), int(tier.dwell * 1000), tier.reason,

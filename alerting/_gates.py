@@ -10,6 +10,7 @@ skipped without calling the evaluator.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Final
 
 from alerting._derived import FAULT_BITS
@@ -70,6 +71,12 @@ def _tier_gate(cond: Condition, metric: str, kind: str, device: Device) -> Gate 
         gate = _tier_gate(sub, metric, kind, device)
         if gate is not None:
             return gate
+    if cond.any:
+        # skip only where no option can hold: the intersection of the options' skip intervals
+        options = [_tier_gate(sub, metric, kind, device) for sub in cond.any]
+        if all(o is not None for o in options) and len({o[0] for o in options if o}) == 1:
+            lows, highs = zip(*((o[1], o[2]) for o in options if o), strict=True)
+            return (options[0][0] if options[0] else "", max(lows), min(highs))
     return None
 
 
@@ -101,3 +108,31 @@ def _linear(metric: str, device: Device) -> tuple[str, float, float] | None:
         return "occupied_stalls", 0.0, 1.0 / max(device.attr("stalls"), 1.0)
     except ValueError:
         return None
+
+
+ARMING_MARGIN: Final = 0.5
+"""Fit windows fill from half-way to a gate, so a fit has its points when the gate is crossed."""
+
+
+def arming_gates(gates: list[tuple[Gate, ...] | None]) -> tuple[Gate, ...] | None:
+    """The merged gates of the rules that fit trends, widened by ``ARMING_MARGIN`` towards the
+    quiet side; ``None`` (always armed) when such a rule has no gates, or when there is none
+    (nothing to feed but rain and node values, kept always)."""
+    if not gates or any(g is None for g in gates):
+        return None
+    merged = merge_gates([g for g in gates if g is not None])
+    widened = []
+    for m, low, high in merged:
+        hi = high - ARMING_MARGIN * abs(high) if high < _INF else high
+        lo = low + ARMING_MARGIN * abs(low) if low > -_INF else low
+        widened.append((m, lo, hi))
+    return tuple(widened)
+
+
+def outside(gates: tuple[Gate, ...], readings: Mapping[str, float]) -> bool:
+    """Whether any present gate metric lies outside its interval."""
+    for m, lo, hi in gates:
+        v = readings.get(m)
+        if v is not None and not lo < v < hi:
+            return True
+    return False

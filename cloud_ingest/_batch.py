@@ -92,11 +92,8 @@ class BatchBuilder:
             topic = topic_of(msg)
             try:
                 accepted = process(topic, msg.payload, now_ms)
-            except RejectedMessage as exc:
-                self.add_rejection(batch, self.rejection(topic, msg.payload, exc, now_ms))
-                continue
             except Exception as exc:  # noqa: BLE001 - one message may never stop the stream
-                self.add_rejection(batch, self._internal_error(topic, msg.payload, exc, now_ms))
+                self._refuse(batch, topic, msg.payload, exc, now_ms)
                 continue
             lines.append(accepted.line)
             origins.append(index)
@@ -104,6 +101,21 @@ class BatchBuilder:
             batch.duplicates += accepted.duplicate
             batch.redelivered += msg.dup
         return batch
+
+    def _refuse(
+        self, batch: Batch, topic: str, payload: bytes, exc: Exception, now_ms: int
+    ) -> None:
+        """Dead-letter one message: its reason, or ``internal_error`` for the unforeseen."""
+        try:
+            if isinstance(exc, RejectedMessage):
+                self.add_rejection(batch, self.rejection(topic, payload, exc, now_ms))
+            else:
+                self.add_rejection(batch, self._internal_error(topic, payload, exc, now_ms))
+        except Exception as failure:  # noqa: BLE001 - the record itself would not encode
+            detail = f"dead letter unwritable ({type(failure).__name__}); topic, payload as ascii"
+            safe = Rejection.of(ascii(topic), ascii(payload).encode(), RejectReason.INTERNAL_ERROR,
+                                detail, now_ms)  # fmt: skip
+            self.add_rejection(batch, safe)
 
     def rejection(self, topic: str, payload: bytes, exc: RejectedMessage, now_ms: int) -> Rejection:
         """The dead-letter record of a refused message, tagged from its topic when it parses."""
@@ -140,9 +152,11 @@ class BatchBuilder:
 
     def add_rejection(self, batch: Batch, rejection: Rejection) -> None:
         """Add a dead-letter point with a timestamp no other reject of this instance has."""
-        self._last_reject_ns = max(self._last_reject_ns + 1, rejection.received_ms * 1_000_000)
+        time_ns = max(self._last_reject_ns + 1, rejection.received_ms * 1_000_000)
+        line = rejection.to_line(self._instance, time_ns)  # first: it may raise
+        self._last_reject_ns = time_ns
         batch.rejections.append(rejection)
-        batch.lines.append(rejection.to_line(self._instance, self._last_reject_ns))
+        batch.lines.append(line)
         batch.origins.append(-1)
 
 

@@ -189,11 +189,15 @@ class MqttSource:
     def _flush_outgoing(self) -> None:
         outgoing = self._outgoing
         while outgoing:
-            first, second = outgoing.popleft()
+            item = outgoing.popleft()
+            first, second = item
             if isinstance(first, int):
                 self._send_acks(first, second)  # type: ignore[arg-type]
-            else:
-                self._publish(first, second)  # type: ignore[arg-type]
+            elif not self._publish(first, second):  # type: ignore[arg-type]
+                # paho's queue is full (a burst of rejects): keep this and what follows, in
+                # order, until PUBACKs make room, rather than drop dead letters.
+                outgoing.appendleft(item)
+                return
 
     def _send_acks(self, generation: int, mids: list[int]) -> None:
         if generation != self.generation:
@@ -201,11 +205,15 @@ class MqttSource:
             return
         self._client.ack_many(mids)  # one write for the whole batch
 
-    def _publish(self, topic: str, payload: bytes) -> None:
+    def _publish(self, topic: str, payload: bytes) -> bool:
+        """Publish a dead letter; False if paho's queue is full (try again later)."""
         info = self._client.publish(topic, payload, qos=1)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            return False
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.dropped_publishes += 1
             log.error("deadletter_publish_dropped", topic=topic, rc=str(info.rc))
+        return True
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

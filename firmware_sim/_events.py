@@ -84,7 +84,10 @@ def _merge_two(a: TruthEvent, b: TruthEvent) -> TruthEvent:
 
 
 def merge_events(spans: Iterable[TruthEvent], gap_s: float = MERGE_GAP_S) -> list[TruthEvent]:
-    """Join spans of one (unit, label, detail) whose gap is under ``gap_s``; sorted by onset."""
+    """Join spans of one (unit, label, detail) whose gap is under ``gap_s``; sorted by onset.
+
+    Each event's ``device_ids`` are sorted, so a file is the same however the fleet was ordered.
+    """
     groups: dict[tuple[str, str, str], list[TruthEvent]] = {}
     for span in spans:
         groups.setdefault((span.unit, span.label, span.detail), []).append(span)
@@ -99,6 +102,7 @@ def merge_events(spans: Iterable[TruthEvent], gap_s: float = MERGE_GAP_S) -> lis
                 merged.append(current)
                 current = nxt
         merged.append(current)
+    merged = [replace(e, device_ids=tuple(sorted(e.device_ids))) for e in merged]
     return sorted(merged, key=lambda e: (e.onset_s, e.unit, e.label, e.detail))
 
 

@@ -13,6 +13,7 @@ starting at hour 0 of the next period does not show up as a one-minute record at
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import re
 import time
@@ -128,6 +129,11 @@ def run_to_files(
                 counts[1] += len(events)
             if progress is not None:
                 progress(tick + 1, ticks)
+            if tick == 0:
+                # The fleet, its models and SWMM's series live for the whole run: keeping them
+                # out of the collector's scans saves about a quarter of the loop's CPU.
+                gc.freeze()
+                stack.callback(gc.unfreeze)
         if clock is not None:  # a paced run lasts its whole duration, past the last tick
             _wait_until(clock, start_s + duration_s, sleep)
     until_s = start_s + ticks * tick_s

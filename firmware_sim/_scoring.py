@@ -77,7 +77,9 @@ class _Warning:
 def _unit_of(
     device_units: Mapping[str, str] | None, events: Sequence[TruthEvent]
 ) -> Mapping[str, str]:
-    units = {d: e.unit for e in events for d in e.device_ids}
+    # Only shared units: a device's own events (faults, outages) are its own unit anyway, and
+    # must not hide the manhole an overflow event says it reads.
+    units = {d: e.unit for e in events for d in e.device_ids if e.unit != d}
     return units | dict(device_units or {})
 
 
@@ -98,6 +100,25 @@ def _warnings(
     return warnings
 
 
+def _match(
+    events: Sequence[TruthEvent], warnings: Sequence[_Warning], horizon_s: float
+) -> tuple[set[int], list[float], int]:
+    """Warnings (by index) that match an event, lead times of warned events, events detected."""
+    at_unit: dict[str, list[tuple[int, float]]] = {}
+    for n, w in enumerate(warnings):
+        at_unit.setdefault(w.unit, []).append((n, w.at_s))
+    matched: set[int] = set()
+    leads, detected = [], 0
+    for e in sorted(events, key=lambda e: e.onset_s):
+        hits = [(n, t) for n, t in at_unit.get(e.unit, ()) if e.onset_s - horizon_s <= t <= e.end_s]
+        matched.update(n for n, _ in hits)
+        first = min((t for _, t in hits), default=None)
+        detected += first is not None
+        if first is not None and first <= e.onset_s:
+            leads.append(e.onset_s - first)
+    return matched, leads, detected
+
+
 def score_alerts(
     alerts: Iterable[ScoredAlert],
     events: Sequence[TruthEvent],
@@ -116,18 +137,7 @@ def score_alerts(
     kept = [a for a in alerts if a.label == label and TIERS.index(a.tier) >= floor]
     wanted = [e for e in events if e.label == label]
     warnings = _warnings(kept, _unit_of(device_units, events), horizon_s)
-    at_unit: dict[str, list[tuple[int, float]]] = {}
-    for n, w in enumerate(warnings):
-        at_unit.setdefault(w.unit, []).append((n, w.at_s))
-    matched: set[int] = set()
-    leads, detected = [], 0
-    for e in sorted(wanted, key=lambda e: e.onset_s):
-        hits = [(n, t) for n, t in at_unit.get(e.unit, ()) if e.onset_s - horizon_s <= t <= e.end_s]
-        matched.update(n for n, _ in hits)
-        times = [t for _, t in hits]
-        detected += bool(times)
-        if times and min(times) <= e.onset_s:
-            leads.append(e.onset_s - min(times))
+    matched, leads, detected = _match(wanted, warnings, horizon_s)
     true = len(matched)
     return LabelScore(
         label=label, warnings=len(warnings), true_warnings=true, events=len(wanted),

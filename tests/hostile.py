@@ -148,12 +148,15 @@ class Mutator:
         return topic, self._with_number(payload, literal)
 
     def _with_number(self, payload: bytes, literal: bytes) -> bytes:
-        """``payload`` with its first reading (or an event's value) spelled ``literal``."""
+        """``payload`` with its first reading (an event's value, a status's config version)
+        spelled ``literal``."""
         body = self._body(payload)
         if "readings" in body:
             body["readings"][next(iter(body["readings"]))] = "__N__"
-        else:
+        elif "type" in body:
             body["value"] = "__N__"
+        else:
+            body["config_version"] = "__N__"
         return json.dumps(body).encode().replace(b'"__N__"', literal)
 
     def _wrong_type(self, topic: str, payload: bytes) -> tuple[str, bytes]:

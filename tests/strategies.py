@@ -1,6 +1,7 @@
-"""Hypothesis strategies for the wire contract: valid messages at their bounds, and hostile JSON.
+"""Hypothesis strategies for the wire contract (valid messages at their bounds, hostile JSON),
+and the contract as an oracle for ``tests.hostile`` (``contract_refuses``).
 
-Shared by the property tests of every consumer (ingester today; rule engine, dispatcher next).
+Shared by the tests of every consumer (ingester today; rule engine, dispatcher next).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from telemetry_core.errors import RejectedMessage
 from telemetry_core.kinds import DeviceKind, kind_spec
 from telemetry_core.schema import (
     MAX_TS_MS,
@@ -20,7 +22,9 @@ from telemetry_core.schema import (
     Severity,
     Status,
     Telemetry,
+    decode,
 )
+from telemetry_core.topics import Channel, parse_topic
 
 ID_CHARS = string.ascii_letters + string.digits + "_-"
 METRIC_CHARS = string.ascii_lowercase + string.digits + "_"
@@ -133,3 +137,23 @@ def contract_like(kind_name: str, device_id: str, now_ms: int) -> st.SearchStrat
         base["config_version"] = field(ANY_INT)
     extra = st.dictionaries(HOSTILE_TEXT, json_values(6), max_size=2)
     return st.builds(lambda fixed, more: {**more, **fixed}, st.fixed_dictionaries(base), extra)
+
+
+_KINDS: dict[Channel, type[Telemetry | Event | Status]] = {
+    Channel.TELEMETRY: Telemetry,
+    Channel.EVENT: Event,
+    Channel.STATUS: Status,
+}
+SUBSCRIBED = [f"xh/v1/+/+/+/{c.value}" for c in _KINDS]
+
+
+def contract_refuses(topic: str, payload: bytes) -> bool:
+    """Whether the wire contract alone refuses the message (topic or payload)."""
+    try:
+        kind = _KINDS.get(parse_topic(topic).channel)
+        if kind is None:
+            return True
+        decode(payload, kind)  # type: ignore[type-var]  # one of the three
+    except RejectedMessage:
+        return True
+    return False

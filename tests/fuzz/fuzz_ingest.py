@@ -5,7 +5,7 @@ a topic of another device, a mismatched district, or fuzzed text), the rest is t
 One message runs through the ingester's real :class:`BatchBuilder` (pipeline, dead letters).
 A finding is: an exception escaping the builder, an ``internal_error`` dead letter (the
 pipeline failed in a way nobody foresaw), or a point that a strict line-protocol parser
-(``tests.lineproto``) refuses.
+(``tests.lineproto``) refuses or that cannot be sent as UTF-8.
 
 Run: ``python -m tests.fuzz.fuzz_ingest [libFuzzer flags] CORPUS_DIR...``, or ``tests/fuzz/run.py``.
 """
@@ -72,6 +72,7 @@ def one_input(data: bytes) -> None:
             raise AssertionError(f"internal_error on {topic!r}: {rejection.detail}")
     for line in batch.lines:
         parse_line(line)
+        line.encode("utf-8")  # what the writer sends: no lone surrogates
 
 
 def main() -> None:

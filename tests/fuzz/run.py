@@ -2,10 +2,12 @@
 
 Each target runs under libFuzzer (atheris) on a working corpus seeded from
 ``tests/fuzz/corpus/<target>`` (the seeds are never modified) plus every input in
-``tests/fuzz/regressions/<target>``. A crash leaves its input as ``<work>/<target>-crash-*``:
-copy it into ``tests/fuzz/regressions/<target>/`` with the fix, and ``test_fuzz.py`` replays it
-on every ``make test``. Each run appends one JSON line per target to ``<work>/history.jsonl``:
-executions, seconds, coverage (libFuzzer's ``cov``/``ft``), corpus size and findings.
+``tests/fuzz/regressions/<target>``, with the dictionary ``tests/fuzz/dicts/<target>.dict``
+(the contract's names, so mutations stay near the schema). A crash leaves its input as
+``<work>/<target>-crash-*``: copy it into ``tests/fuzz/regressions/<target>/`` with the fix,
+and ``test_fuzz.py`` replays it on every ``make test``. Each run appends one JSON line per
+target to ``<work>/history.jsonl``: executions, seconds, coverage (libFuzzer's ``cov``/``ft``),
+corpus size and findings.
 
     make fuzz                      # FUZZ_SECONDS per target (default 300), corpus kept in .fuzz/
     python -m tests.fuzz.run --seconds 30 --work /tmp/fz ingest
@@ -68,6 +70,9 @@ def run_target(target: str, work: Path, seconds: int, runs: int | None = None) -
             f"-artifact_prefix={work}/{target}-", "-print_final_stats=1", str(corpus)]  # fmt: skip
     if runs is not None:
         args.insert(3, f"-runs={runs}")
+    dictionary = HERE / "dicts" / f"{target}.dict"
+    if dictionary.is_file():
+        args.insert(3, f"-dict={dictionary}")
     before = set(work.glob(f"{target}-crash-*")) | set(work.glob(f"{target}-timeout-*"))
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     began = time.monotonic()

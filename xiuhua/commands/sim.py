@@ -186,7 +186,8 @@ def run(
         raise typer.Exit(1) from exc
     typer.echo(
         f"{summary.devices} devices, {summary.ticks} ticks, {summary.readings} readings, "
-        f"{summary.failed_reads} failed reads, {summary.truth_records} ground-truth records "
+        f"{summary.failed_reads} failed reads, {summary.truth_records} ground-truth records, "
+        f"{summary.truth_events} truth events "
         f"in {summary.wall_s:.1f} s -> {out}"
     )
 

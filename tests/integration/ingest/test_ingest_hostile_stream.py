@@ -12,13 +12,13 @@ import random
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.client import topic_matches_sub
+from paho.mqtt.enums import CallbackAPIVersion
 
-from telemetry_core.errors import RejectedMessage
 from telemetry_core.registry import Device
-from telemetry_core.schema import Event, Status, Telemetry, decode, encode
-from telemetry_core.topics import Channel, parse_topic
+from telemetry_core.schema import Event, Telemetry, encode
 from tests.hostile import Mutator, interleave
 from tests.integration.ingest.kit import (
     Publisher,
@@ -30,31 +30,14 @@ from tests.integration.ingest.kit import (
     with_json_logs,
     write_config,
 )
-from xiuhua.services import InfluxDB, Mosquitto
+from tests.strategies import SUBSCRIBED, contract_refuses
+from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DEVICES = 50
 PER_DEVICE = 200
 SEED = 20261201
-_KINDS: dict[Channel, type[Telemetry | Event | Status]] = {
-    Channel.TELEMETRY: Telemetry,
-    Channel.EVENT: Event,
-    Channel.STATUS: Status,
-}
-_SUBSCRIBED = [f"xh/v1/+/+/+/{c.value}" for c in _KINDS]
-
-
-def contract_refuses(topic: str, payload: bytes) -> bool:
-    """Whether the wire contract alone refuses the message (topic or payload)."""
-    try:
-        kind = _KINDS.get(parse_topic(topic).channel)
-        if kind is None:
-            return True
-        decode(payload, kind)  # type: ignore[type-var]  # one of the three
-    except RejectedMessage:
-        return True
-    return False
 
 
 def valid_stream(fleet: list[Device], now_ms: int) -> list[tuple[str, bytes]]:
@@ -84,6 +67,31 @@ def valid_stream(fleet: list[Device], now_ms: int) -> list[tuple[str, bytes]]:
     return out
 
 
+class Recorder:
+    """Counts what arrives on one filter (a QoS 1 subscriber)."""
+
+    def __init__(self, host: str, port: int, topic_filter: str, client_id: str) -> None:
+        self.count = 0
+        self.subscribed = False
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._client.connect(host, port)
+        self._client.loop_start()
+        self._client.subscribe(topic_filter, qos=1)
+
+    def _on_message(self, *_args: object) -> None:
+        self.count += 1
+
+    def _on_subscribe(self, *_args: object) -> None:
+        self.subscribed = True
+
+    def close(self) -> None:
+        """Disconnect."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
 def stopped_summary(log_path: Path) -> dict[str, object]:
     for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith("{") and '"ingest_stopped"' in line:
@@ -111,12 +119,14 @@ def test_a_randomised_hostile_stream_stores_exactly_the_valid_messages(
     stream = list(interleave(valid, mutator, hostile_per_valid=2.0, rng=random.Random(SEED)))
     families = collections.Counter(family or "valid" for _, _, family in stream)
     delivered = [
-        (t, family) for t, _, family in stream if any(topic_matches_sub(s, t) for s in _SUBSCRIBED)
+        (t, family) for t, _, family in stream if any(topic_matches_sub(s, t) for s in SUBSCRIBED)
     ]
     hostile = sum(1 for _, family in delivered if family not in (None, "duplicate"))
     telemetry = sum(1 for t, _ in valid if t.endswith("/telemetry"))
     events = len(valid) - telemetry
-    prime_plain_session(mosquitto.host, mosquitto.port, "xiuhua-xiuhua-ingest-hs1", _SUBSCRIBED)
+    prime_plain_session(mosquitto.host, mosquitto.port, "xiuhua-xiuhua-ingest-hs1", SUBSCRIBED)
+    dead = Recorder(mosquitto.host, mosquitto.port, "xh/v1/_deadletter/ingest", "rec-dl-hs1")
+    wait_until(lambda: dead.subscribed, timeout_s=30, message="dead-letter listener")
     log_path = tmp_path / "ingest.log"
     proc = ingest_subprocess(config, log_path)
     pub = Publisher(mosquitto.host, mosquitto.port)
@@ -126,13 +136,17 @@ def test_a_randomised_hostile_stream_stores_exactly_the_valid_messages(
         assert wait_count(influxdb, influx_db, "ingest_rejects", hostile, 180) == hostile
         assert wait_count(influxdb, influx_db, "drain", telemetry, 60) == telemetry
         assert wait_count(influxdb, influx_db, "device_events", events, 60) == events
+        wait_until(lambda: dead.count >= hostile, timeout_s=60, message="every dead letter")
         elapsed_s = time.monotonic() - started
         assert proc.poll() is None, "the ingester died"
     finally:
         pub.close()
+        dead.close()
         proc.terminate()
         proc.wait(60)
     assert proc.returncode == 0
+    assert dead.count == hostile
+    assert "deadletter_publish_dropped" not in log_path.read_text(encoding="utf-8")
     sums = influxdb.query("SELECT sum(seq) FROM drain", influx_db)["results"][0]["series"]
     expected_seq_sum = (
         sum(s for s in range(PER_DEVICE) if s % 20 != 19) * DEVICES

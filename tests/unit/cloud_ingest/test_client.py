@@ -273,3 +273,23 @@ def test_subscribed_only_once_every_subscription_is_acknowledged(src: MqttSource
     src._on_subscribe(src.client, None, 2, [refused], None)  # e.g. no read access to $SYS
     assert src.subscribed.is_set()
     assert src.refused_subscriptions == 1
+
+
+def test_dead_letters_wait_when_pahos_queue_is_full_instead_of_being_dropped(
+    src: MqttSource,
+) -> None:
+    sock = FakeSocket()
+    src.client._sock = sock  # type: ignore[assignment]
+    src.client.max_queued_messages_set(2)
+    src.generation = 0
+    for i in range(4):
+        src.publish_later("dl", f"reject {i}".encode())
+    src.ack_later(0, [7])
+    src._flush_outgoing()
+    assert src.dropped_publishes == 0
+    assert len(src._outgoing) == 3  # two waiting dead letters, then the ack, in order
+    src.client._out_messages.clear()  # the broker's PUBACKs made room
+    src._flush_outgoing()
+    assert src.dropped_publishes == 0
+    assert not src._outgoing
+    assert b"".join(sock.sent).endswith(puback_frames([7]))

@@ -87,4 +87,5 @@ def test_a_batch_of_anything_becomes_points_and_dead_letters_that_parse(
     assert built.accepted + len(built.rejections) == len(batch)
     for line in built.lines:
         parse_line(line)
+        line.encode("utf-8")  # what the writer sends: no lone surrogates
     assert all(r.reason.value != "internal_error" for r in built.rejections)

@@ -58,6 +58,10 @@ POISON = [
     (STATUS, with_fields(ST, config_version=2**63), "schema"),
     (STATUS, with_fields(ST, config_version=10**20), "schema"),
     (TOPIC, with_fields(good(1), v=10**30), "schema"),
+    (TOPIC, with_fields(good(1), ts=2**63), "schema"),
+    (EVENT, with_fields(EV, ts=253_402_300_799_999), "schema"),  # year 9999: ns beyond int64
+    (TOPIC, good(1).replace(b'"level_m":1.0', b'"level_m":1e400'), "non_finite"),
+    (EVENT, with_fields(EV, value=1).replace(b'"value": 1', b'"value": -1e999'), "non_finite"),
 ]
 
 
@@ -200,3 +204,26 @@ def test_an_own_point_the_database_refuses_is_counted_and_logged(pipeline: Pipel
     assert service.counters.written == 3
     assert reasons(source) == []
     assert RejectReason.INTERNAL_ERROR.value == "internal_error"
+
+
+class BadTagsPipeline(Pipeline):
+    """A pipeline whose reject tags cannot be written (a bug that would break the dead letter)."""
+
+    def __init__(self, inner: Pipeline) -> None:
+        self.__dict__.update(inner.__dict__)
+
+    def topic_tags(self, topic: str) -> tuple[str | None, str | None, str | None]:  # noqa: ARG002
+        return "two\nlines", None, None
+
+
+def test_a_dead_letter_that_would_not_encode_is_kept_in_a_safe_form(pipeline: Pipeline) -> None:
+    sink = FakeSink()
+    service, source = make(BadTagsPipeline(pipeline), sink)
+    source.inbox.extend([FakeMessage(TOPIC, b"{oops \xff", 1), FakeMessage(TOPIC, good(2), 2)])
+    run(service)
+    (record,) = [json.loads(body) for _, body in source.published]
+    assert record["reason"] == "internal_error"
+    assert record["detail"].startswith("dead letter unwritable (LineProtocolError)")
+    assert record["payload"] == "b'{oops \\xff'"
+    assert [mid for _, mids in source.acks for mid in mids] == [1, 2]
+    assert sum(line.startswith("drain,") for line in sink.lines) == 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from firmware_sim import LabelScore, ScoredAlert, TruthEvent, score_alerts
+from firmware_sim import TIERS, LabelScore, ScoredAlert, TruthEvent, score_alerts
 
 T0 = 1_786_291_200.0
 H = 3600.0
@@ -111,3 +113,31 @@ def test_bad_tiers_are_refused() -> None:
         ScoredAlert("dr-1", T0, "purple", "overflow")
     with pytest.raises(ValueError, match="min_tier"):
         _score([], min_tier="amber")
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["dr-1", "dr-2", "dr-4", "dr-5", "dr-9"]),
+                       st.floats(0, 7), st.sampled_from(TIERS)), max_size=25),
+    st.floats(0, 3),
+)  # fmt: skip
+def test_scores_stay_within_their_bounds(
+    rows: list[tuple[str, float, str]], horizon_h: float
+) -> None:
+    alerts = [_alert(d, h, tier=t) for d, h, t in rows]
+    score = _score(alerts, horizon_s=horizon_h * H)
+    assert 0.0 <= score.precision <= 1.0
+    assert 0.0 <= score.recall <= 1.0
+    assert score.true_warnings <= score.warnings <= len(alerts)
+    assert score.events_warned <= score.events_detected <= score.events == len(EVENTS)
+    assert len(score.lead_times_s) == score.events_warned
+    assert all(0.0 <= lead <= horizon_h * H for lead in score.lead_times_s)
+
+
+def test_a_sensors_own_fault_event_does_not_hide_its_manhole() -> None:
+    fouled = TruthEvent(label="fault:fouling", unit="dr-2", device_ids=("dr-2",),
+                        district="jiaojiang", kind="drain", onset_s=T0,
+                        end_s=T0 + 9 * H)  # fmt: skip
+    events = [*EVENTS, fouled]
+    for order in (events, events[::-1]):
+        score = score_alerts([_alert("dr-2", 1.5)], order, label="overflow", horizon_s=H)
+        assert (score.true_warnings, score.events_warned) == (1, 1)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from firmware_sim import (
+    MERGE_GAP_S,
     FleetSimulation,
     TruthEvent,
     TruthFileError,
@@ -145,3 +149,40 @@ def test_odour_and_bins_are_labelled_with_class_and_category() -> None:
         (START_S + 19 * 3600, START_S + 31 * 3600)
     }
     assert all(np.isfinite(e.peak or np.nan) for e in missed_events)
+
+
+def test_drain_event_units_are_the_network_files_nodes(tmp_path: Path, swmm_cache: Path) -> None:
+    storm = [{"kind": "design_storm", "start_h": 0.5, "return_period_y": 20,
+              "duration_min": 120, "peak_ratio": 0.4}]  # fmt: skip
+    fleet = make_fleet("tiantai", DeviceKind.DRAIN, 18, 1, nodes_per_district=6)
+    summary = run_to_files(fleet, scenario(duration_h=4, rain=storm), seed=1, start_s=START_S,
+                           duration_s=4 * 3600, out_dir=tmp_path, cache_dir=swmm_cache)  # fmt: skip
+    assert summary.truth_events_path is not None
+    devices = json.loads((tmp_path / "network.json").read_text())["devices"]
+    drains = [e for e in load_truth_events(summary.truth_events_path)
+              if e.label in ("overflow", "surcharge")]  # fmt: skip
+    assert drains
+    for e in drains:
+        assert {devices[d] for d in e.device_ids} == {e.unit}
+        assert sorted(d for d, node in devices.items() if node == e.unit) == list(e.device_ids)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["jj-J001", "jj-J002"]), st.integers(0, 600), st.integers(1, 90),
+                  st.floats(0, 10)),
+        max_size=30,
+    )
+)  # fmt: skip
+def test_merging_covers_every_span_keeps_the_volume_and_leaves_gaps_of_at_least_g(
+    rows: list[tuple[str, int, int, float]],
+) -> None:
+    spans = [_span(a, a + n, unit=u, volume_m3=v) for u, a, n, v in rows]
+    events = merge_events(spans)
+    assert sum(e.volume_m3 or 0.0 for e in events) == pytest.approx(sum(v for *_, v in rows))
+    for s in spans:
+        assert any(e.unit == s.unit and e.onset_s <= s.onset_s and s.end_s <= e.end_s
+                   for e in events)  # fmt: skip
+    for unit in {e.unit for e in events}:
+        mine = sorted((e for e in events if e.unit == unit), key=lambda e: e.onset_s)
+        assert all(b.onset_s - a.end_s >= MERGE_GAP_S for a, b in itertools.pairwise(mine))
