@@ -17,7 +17,7 @@ from typing import Final
 
 from alerting._derived import Extractor, extractor
 from alerting._fit import points_within, theil_sen
-from alerting._model import Condition, Neighbour, Predict, Rain, Rate
+from alerting._model import Capacity, Condition, Neighbour, Predict, Rain, Rate
 from alerting._network import Network
 from telemetry_core.registry import Device
 from telemetry_core.schema import Prediction
@@ -94,7 +94,7 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if not usable:
             return None
         parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
-    for builder in (_neighbours, _rain, _rate, _predict):
+    for builder in (_neighbours, _rain, _capacity, _rate, _predict):
         built = builder(cond, metric, kind, rt)
         if built is _MISSING:
             return None
@@ -197,6 +197,40 @@ def mean_rain_mmh(world: World, gauges: tuple[str, ...], t: float, over_s: float
                 total += mmh
                 n += 1
     return total / n if n else None
+
+
+LOAD_METRIC: Final = "rain_over_critical"
+"""The prediction's metric when a capacity condition raised the tier: measured rain over the
+pipe's critical intensity (the expected load of the pipe, 1 = running full)."""
+
+
+def _capacity(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
+    spec: Capacity | None = cond.capacity
+    if spec is None:
+        return None
+    net, node = rt.world.network, rt.node
+    unknown = None if spec.unknown == "holds" else _MISSING
+    if net is None or node is None or node not in net.nodes:
+        return unknown
+    target = node if spec.node == "self" else net.nodes[node].downstream
+    i_crit = net.critical_rain.get(target) if target is not None else None
+    gauges = rt.gauges[: spec.nearest]
+    cmp = spec.comparator()
+    if i_crit is None or not gauges or cmp is None:
+        return unknown
+    op, limit_mmh, over = OPS[cmp[0]], cmp[1] * i_crit, spec.over  # precomputed per device
+    rising = cmp[0] in ("above", "at_least")
+    prediction = Prediction(metric=LOAD_METRIC, time_to_s=spec.horizon, horizon_s=spec.horizon)
+
+    def capacity(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        mean = mean_rain_mmh(rt.world, gauges, t, over)
+        if mean is None or not op(mean, limit_mmh):
+            return False
+        if rising:
+            rt.prediction = prediction  # a fit later in the condition, if any, says more
+        return True
+
+    return capacity
 
 
 def _rate(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:

@@ -91,6 +91,28 @@ class Rain(_Strict):
         return self
 
 
+class Capacity(_Compare):
+    """The rain measured at the ``nearest`` gauges over ``over``, as a multiple of the critical
+    intensity of a node's outgoing pipe (``i_crit = 360·capacity / (runoff_coeff·area)``, from
+    the network file): above 1 the rain already falling will run the pipe full when it arrives.
+    ``node: downstream`` looks at the pipe the node drains into (backwater from below)."""
+
+    over: DurationS = 1800.0
+    nearest: int = Field(2, ge=1, le=10)
+    node: Literal["self", "downstream"] = "self"
+    horizon: DurationS = 1800.0
+    """How far ahead the load is expected (the catchment's response time), for the prediction."""
+    unknown: Literal["never", "holds"] = "never"
+    """A node without capacity, catchment or gauges: the tier never raises there (``never``),
+    or this part is left out so the rest of the condition decides (``holds``)."""
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Capacity:
+        if self.comparator() is None:
+            raise ValueError("give one of above, below, at_least, at_most (times i_crit)")
+        return self
+
+
 class Neighbour(_Compare):
     """The latest value of ``metric`` at the node downstream (or at any node upstream)."""
 
@@ -100,13 +122,14 @@ class Neighbour(_Compare):
 
 class Condition(_Compare):
     """Everything given must hold: a comparison of the rule's metric (or ``metric``), a
-    prediction, a rate, rain, the neighbouring nodes, each condition under ``all`` and at least
-    one under ``any``."""
+    prediction, a rate, rain, rain against the pipe's capacity, the neighbouring nodes, each
+    condition under ``all`` and at least one under ``any``."""
 
     metric: str | None = None
     predict: Predict | None = None
     rate: Rate | None = None
     rain: Rain | None = None
+    capacity: Capacity | None = None
     downstream: Neighbour | None = None
     upstream: Neighbour | None = None
     all: list[Condition] = []
@@ -114,10 +137,12 @@ class Condition(_Compare):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
-        parts = (self.predict, self.rate, self.rain, self.downstream, self.upstream)
+        parts = (self.predict, self.rate, self.rain, self.capacity, self.downstream, self.upstream)
         nested = self.all or self.any
         if self.comparator() is None and all(p is None for p in parts) and not nested:
-            raise ValueError("a condition needs a comparison, predict, rate, rain, all or any")
+            raise ValueError(
+                "a condition needs a comparison, predict, rate, rain, capacity, all or any"
+            )
         return self
 
 

@@ -4,6 +4,13 @@ gauges are (``network.json``, contract §2; ``docs/alerting.md`` says how to wri
 Each junction drains into exactly one ``downstream`` node (a tree ending in outfalls); drain
 devices map to the node they read. The engine uses it to look at a node's neighbours, to group
 alerts on connected nodes into one incident, and to find each device's nearest rain gauges.
+
+A node may also say what it can carry (optional; from the city's pipe and catchment registers):
+its outgoing pipe's full-flow capacity ``capacity_m3s`` and the area draining to it,
+``upstream_area_ha``, with its mean runoff coefficient ``runoff_coeff``. From them the network
+precomputes each node's **critical rain intensity**, the rational method inverted
+(``Q = C·i·A / 360`` with Q in m³/s, i in mm/h, A in ha): ``i_crit = 360·Q / (C·A)``, the rain at
+which the outgoing pipe runs full.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from alerting.errors import NetworkError
 from telemetry_core.registry import Device
 
 _EARTH_M = 6_371_000.0
+RATIONAL_K = 360.0
+"""The rational method's constant: Q [m³/s] = C · i [mm/h] · A [ha] / 360."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,17 @@ class Node:
     invert_elev_m: float
     ground_elev_m: float
     downstream: str | None
+    capacity_m3s: float | None = None
+    upstream_area_ha: float | None = None
+    runoff_coeff: float | None = None
+
+    def critical_rain_mmh(self) -> float | None:
+        """``360·capacity / (runoff_coeff·upstream_area)``: the rain (mm/h) that fills the
+        outgoing pipe; ``None`` without all three."""
+        q, area, coeff = self.capacity_m3s, self.upstream_area_ha, self.runoff_coeff
+        if q is None or area is None or coeff is None or area <= 0 or coeff <= 0:
+            return None
+        return RATIONAL_K * q / (coeff * area)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +65,8 @@ class Network:
     rain_gauges: Mapping[str, tuple[float, float]]
     upstream: Mapping[str, tuple[str, ...]] = field(init=False)
     hops_to_outfall: Mapping[str, int] = field(init=False)
+    critical_rain: Mapping[str, float] = field(init=False)
+    """Each node's critical rain intensity (mm/h), for the nodes that give their capacity."""
 
     def __post_init__(self) -> None:
         ups: dict[str, list[str]] = {n: [] for n in self.nodes}
@@ -55,6 +77,8 @@ class Network:
             self, "upstream", MappingProxyType({k: tuple(sorted(v)) for k, v in ups.items()})
         )
         object.__setattr__(self, "hops_to_outfall", MappingProxyType(self._hops()))
+        crit = {n.id: c for n in self.nodes.values() if (c := n.critical_rain_mmh()) is not None}
+        object.__setattr__(self, "critical_rain", MappingProxyType(crit))
 
     def _hops(self) -> dict[str, int]:
         hops: dict[str, int] = {}
@@ -135,9 +159,23 @@ def _node(i: int, raw: Any) -> Node:
             lat=float(raw["lat"]), lon=float(raw["lon"]),
             invert_elev_m=float(raw["invert_elev_m"]), ground_elev_m=float(raw["ground_elev_m"]),
             downstream=None if raw.get("downstream") is None else str(raw["downstream"]),
+            capacity_m3s=_optional(i, raw, "capacity_m3s"),
+            upstream_area_ha=_optional(i, raw, "upstream_area_ha"),
+            runoff_coeff=_optional(i, raw, "runoff_coeff", high=1.0),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as exc:
         raise NetworkError(f"nodes[{i}]: {exc!r}") from exc
+
+
+def _optional(i: int, raw: Any, name: str, high: float = math.inf) -> float | None:
+    """An optional non-negative number (at most ``high``) of a node, or ``None``."""
+    value = raw.get(name)
+    if value is None:
+        return None
+    x = float(value)
+    if not 0.0 <= x <= high:
+        raise NetworkError(f"nodes[{i}] ({raw.get('id')!r}): {name} {x} is outside [0, {high}]")
+    return x
 
 
 def network_from_registry(devices: Iterable[Device]) -> Network | None:

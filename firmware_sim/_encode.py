@@ -31,7 +31,7 @@ def _structs(kind: DeviceKind, metrics: tuple[str, ...]) -> tuple[Any, Any]:
         f"_{kind.value.capitalize()}Telemetry",
         [("v", int), ("device_id", str), ("ts", int), ("seq", int), ("boot_id", str),
          ("readings", readings), ("quality", None, None), ("historical", bool, False)],
-        gc=False,
+        gc=False, omit_defaults=True,  # as the contract's Telemetry: no "quality": null
     )  # fmt: skip
     return readings, message
 

@@ -3,6 +3,11 @@
 Format (version 1): ``nodes`` (each junction and outfall with id, district, kind, lat/lon,
 elevations, pipe diameter and its one ``downstream`` node, ``null`` for an outfall), ``devices``
 (drain device id -> node id; several devices may share a node) and ``rain_gauges`` (id -> lat/lon).
+Each node also carries what a city's pipe and catchment registers say about its capacity: the
+outgoing pipe's full-flow Manning capacity ``capacity_m3s`` (``null`` for an outfall), the area
+draining to it, its own subcatchment and every one upstream, ``upstream_area_ha``, and that area's
+mean runoff coefficient ``runoff_coeff`` (area-weighted, GB 50014's composite from the
+impervious share: 0.35 for wet green land up to 0.95 for roofs and roads).
 Node ids are ``<district code>-<name>``, e.g. ``jj-J012``; the registry's ``swmm_node`` is the name.
 """
 
@@ -27,26 +32,50 @@ def _node_id(net: Network, name: str) -> str:
     return f"{district(net.district).code}-{name}"
 
 
+def runoff_coeff(imperv_pct: float) -> float:
+    """GB 50014's composite runoff coefficient of a subcatchment from its impervious share."""
+    return 0.35 + 0.6 * imperv_pct / 100.0
+
+
+def _catchments(net: Network) -> dict[str, tuple[float, float]]:
+    """Per node (junction or outfall): upstream area (ha) and its mean runoff coefficient."""
+    out = net.outgoing()
+    acc = {n: [0.0, 0.0] for n in [j.name for j in net.junctions] + [o.name for o in net.outfalls]}
+    for j in net.junctions:
+        node: str | None = j.name
+        while node is not None:
+            acc[node][0] += j.area_ha
+            acc[node][1] += j.area_ha * runoff_coeff(j.imperv_pct)
+            node = out[node].downstream if node in out else None
+    return {n: (round(a, 3), round(ca / a, 3) if a > 0 else 0.0) for n, (a, ca) in acc.items()}
+
+
 def _nodes(net: Network) -> list[dict[str, Any]]:
     info = district(net.district)
     out = net.outgoing()
+    catch = _catchments(net)
     rows: list[dict[str, Any]] = []
     for j in net.junctions:
         lat, lon = offset_latlon(info, j.x_m, j.y_m)
+        area, coeff = catch[j.name]
         rows.append({
             "id": _node_id(net, j.name), "district": net.district, "kind": "junction",
             "lat": lat, "lon": lon, "invert_elev_m": j.invert_m, "ground_elev_m": j.ground_m,
             "max_depth_m": round(j.max_depth_m, 3), "pipe_diameter_m": out[j.name].diameter_m,
             "downstream": _node_id(net, out[j.name].downstream),
+            "capacity_m3s": round(out[j.name].full_capacity_m3s(), 4),
+            "upstream_area_ha": area, "runoff_coeff": coeff,
         })  # fmt: skip
     for o in net.outfalls:
         lat, lon = offset_latlon(info, o.x_m, o.y_m)
         into = max(c.diameter_m for c in net.conduits if c.downstream == o.name)
+        area, coeff = catch[o.name]
         rows.append({
             "id": _node_id(net, o.name), "district": net.district, "kind": "outfall",
             "lat": lat, "lon": lon, "invert_elev_m": round(o.invert_m, 3),
             "ground_elev_m": info.ground_m, "max_depth_m": round(info.ground_m - o.invert_m, 3),
             "pipe_diameter_m": into, "downstream": None,
+            "capacity_m3s": None, "upstream_area_ha": area, "runoff_coeff": coeff,
         })  # fmt: skip
     return rows
 

@@ -11,9 +11,6 @@ import numpy as np
 
 from telemetry_core.kinds import DeviceKind
 
-WHATS = ("overflow", "surcharge", "bin_full", "fire", "outage")
-"""Kinds of record besides ``fault:<type>`` (sensor faults and device incidents)."""
-
 
 @dataclass(frozen=True, slots=True)
 class GroundTruthRecord:

@@ -32,6 +32,7 @@ TARGETS: Final = {
     "ingest": "tests.fuzz.fuzz_ingest",
     "alerting": "tests.fuzz.fuzz_alerting",
     "edge_commands": "tests.fuzz.fuzz_edge_commands",
+    "sink_reply": "tests.fuzz.fuzz_sink_reply",
 }
 _DONE: Final = re.compile(r"Done (\d+) runs in (\d+) second")
 _STATS: Final = re.compile(r"cov: (\d+) ft: (\d+) corp: (\d+)/")

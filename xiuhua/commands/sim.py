@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import msgspec
+import numpy as np
 import typer
 import yaml
 
@@ -16,8 +21,10 @@ from firmware_sim import (
     TIERS,
     FleetError,
     HydraulicsError,
+    LabelScore,
     ScenarioError,
     ScoredAlert,
+    TruthEvent,
     TruthFileError,
     list_scenarios,
     load_scenario,
@@ -50,6 +57,16 @@ class OutputFormat(StrEnum):
 
 
 DEFAULT_START = "2026-08-10T00:00:00+08:00"
+
+LABELS = ("overflow", "surcharge", "odour_nh3", "odour_h2s", "bin_full", "missed_collection",
+          "fire", "device_outage")  # fmt: skip
+"""The ground truth's labels besides ``fault:<type>`` (docs/simulator.md, Ground truth)."""
+
+
+def _os_error(option: str, exc: OSError) -> str:
+    """``--out x: File exists``: the option, the path and what is wrong with it."""
+    where = exc.filename if exc.filename is not None else ""
+    return f"{option} {where}: {exc.strerror or exc}".replace("  ", " ")
 
 
 def _write_yaml(devices: list[Device], path: Path) -> None:
@@ -88,13 +105,15 @@ def fleet(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     suffix = out.suffix.lower()
-    if suffix == ".csv":
-        write_registry_csv(devices, out)
-    elif suffix in (".yaml", ".yml"):
-        _write_yaml(devices, out)
-    else:
-        typer.echo(f"error: {out}: want a .csv, .yaml or .yml file name", err=True)
+    writers = {".csv": write_registry_csv, ".yaml": _write_yaml, ".yml": _write_yaml}
+    if suffix not in writers:
+        typer.echo(f"error: --out {out}: want a .csv, .yaml or .yml file name", err=True)
         raise typer.Exit(2)
+    try:
+        writers[suffix](devices, out)
+    except OSError as exc:
+        typer.echo(f"error: --out {out}: cannot write: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"wrote {len(devices)} devices to {out}")
 
 
@@ -120,6 +139,43 @@ def _parse_start(text: str) -> float:
     if at.tzinfo is None:
         raise ValueError(f"--start {text!r}: give a time zone, e.g. +08:00")
     return at.timestamp()
+
+
+def _load_fleet(path: Path) -> list[Device]:
+    """The fleet file's devices; ``ValueError`` when it has none (the run would write nothing)."""
+    devices = list(load_registry(path))
+    if not devices:
+        raise ValueError(f"{path}: no devices in the fleet file")
+    return devices
+
+
+def _make_dirs(out: Path, cache_dir: Path | None) -> None:
+    """Create ``--out`` and ``--cache-dir`` before the run, or exit 2 saying why not."""
+    for option, path in (("--out", out), ("--cache-dir", cache_dir)):
+        if path is None:
+            continue
+        if path.exists() and not path.is_dir():
+            typer.echo(f"error: {option} {path}: is a file; want a directory", err=True)
+            raise typer.Exit(2)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            typer.echo(f"error: {_os_error(option, exc)}", err=True)
+            raise typer.Exit(2) from exc
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does, so the SWMM child is killed and files are closed."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
@@ -161,12 +217,13 @@ def run(
     """Run a fleet under a scenario as fast as possible and write the results to files."""
     try:
         start_s = _parse_start(start)
-        devices = list(load_registry(fleet_file))
+        devices = _load_fleet(fleet_file)
         sc = load_scenario(scenario)
         duration_s = sc.duration_s if duration is None else parse_duration(duration)
     except (ValueError, RegistryError, ScenarioError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    _make_dirs(out, cache_dir)
     shown = [-1]
 
     def progress(done: int, total: int) -> None:
@@ -176,14 +233,24 @@ def run(
             typer.echo(f"  {done}/{total} ticks ({tenth * 10}%)", err=True)
 
     try:
-        summary = run_to_files(
-            devices, sc, seed=seed, start_s=start_s, duration_s=duration_s,
-            out_dir=out, cache_dir=cache_dir, progress=progress,
-            clock=ScaledClock(speed, start_s) if speed > 0 else None, fmt=fmt.value,
-        )  # fmt: skip
-    except (HydraulicsError, FleetError) as exc:
+        with _sigterm_interrupts():
+            summary = run_to_files(
+                devices, sc, seed=seed, start_s=start_s, duration_s=duration_s,
+                out_dir=out, cache_dir=cache_dir, progress=progress,
+                clock=ScaledClock(speed, start_s) if speed > 0 else None, fmt=fmt.value,
+            )  # fmt: skip
+    except KeyboardInterrupt as exc:
+        typer.echo(f"interrupted: {out} holds a partial run", err=True)
+        raise typer.Exit(130) from exc
+    except FleetError as exc:  # a device the simulation cannot place: the fleet file's fault
+        typer.echo(f"error: {fleet_file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except HydraulicsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    except OSError as exc:
+        typer.echo(f"error: --out {out}: cannot write: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(
         f"{summary.devices} devices, {summary.ticks} ticks, {summary.readings} readings, "
         f"{summary.failed_reads} failed reads, {summary.truth_records} ground-truth records, "
@@ -226,6 +293,16 @@ def _device_units(network: Path | None) -> dict[str, str] | None:
         raise ValueError(f"{network}: want a network.json with a 'devices' map: {exc}") from exc
 
 
+def _check_label(label: str, events: Sequence[TruthEvent]) -> None:
+    """Refuse a label no ground truth has (a typo would score nothing, with recall 1)."""
+    if label in LABELS or label.startswith("fault:") or any(e.label == label for e in events):
+        return
+    raise ValueError(
+        f"--label {label!r}: not a ground-truth label; want one of {', '.join(LABELS)} "
+        "or fault:<type>"
+    )
+
+
 @app.command()
 def score(
     *,
@@ -247,9 +324,15 @@ def score(
     ] = None,
 ) -> None:
     """Score alerts against a run's ground truth: precision, recall, lead times (docs: Scoring)."""
+    for option, path in (("--truth", truth), ("--alerts", alerts), ("--network", network)):
+        if path is not None and not path.is_file():
+            why = "not a file" if path.exists() else "no such file"
+            typer.echo(f"error: {option} {path}: {why}", err=True)
+            raise typer.Exit(2)
     try:
         horizon_s = parse_duration(horizon)
         events = load_truth_events(truth)
+        _check_label(label, events)
         scored = _load_alerts(alerts, label)
         result = score_alerts(scored, events, label=label, horizon_s=horizon_s,
                               min_tier=min_tier, device_units=_device_units(network))  # fmt: skip
@@ -263,3 +346,12 @@ def score(
         f"{result.events_detected}; precision {result.precision:.3f}, recall "
         f"{result.recall:.3f}, median lead {median}"
     )
+    if result.lead_times_s:
+        typer.echo(f"lead times (warned events: {len(result.lead_times_s)}): {_spread(result)}")
+
+
+def _spread(result: LabelScore) -> str:
+    """Minimum, quartiles and maximum of the lead times, in minutes."""
+    points = np.percentile(np.array(result.lead_times_s) / 60.0, [0, 25, 50, 75, 100])
+    names = ("min", "p25", "median", "p75", "max")
+    return ", ".join(f"{n} {v:.1f}" for n, v in zip(names, points.tolist(), strict=True)) + " min"

@@ -29,27 +29,61 @@ DISTRICTS = ("linhai", "sanmen", "xianju", "luqiao")
 """The districts whose networks overflow in this scenario (the others only surcharge)."""
 
 
-@pytest.fixture(scope="module")
-def typhoon(tmp_path_factory: pytest.TempPathFactory) -> Run:
+SEEDS = (1, 2)
+"""Seed 1 tuned the rules; seed 2 (another realisation of the storm: other rain cells, another
+tide, three times the overflows) checks them."""
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
+def typhoon(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[int, Run]:
     devices = []
     for n, district in enumerate(DISTRICTS):
         devices += make_fleet(district, DeviceKind.DRAIN, 40, seed=1 + n)
         devices += make_fleet(district, DeviceKind.RAIN, 3, seed=11 + n)
-    return simulate(devices, "typhoon_rainstorm", tmp_path_factory.mktemp("typhoon"), hours=18)
+    out = tmp_path_factory.mktemp(f"typhoon-seed{request.param}")
+    return request.param, simulate(devices, "typhoon_rainstorm", out, 18, seed=request.param)
 
 
-def test_drain_overflow_warnings_against_the_baseline(typhoon: Run, tmp_path: Path) -> None:
-    ours = score(replay(typhoon, load_rules(default_rules_dir())), typhoon, {"drain.overflow"},
-                 "overflow")  # fmt: skip
-    base = score(replay(typhoon, rules(tmp_path, BASELINE)), typhoon, {"baseline.fill"}, "overflow")
+def test_drain_overflow_warnings_against_the_baseline(
+    typhoon: tuple[int, Run], tmp_path: Path
+) -> None:
+    seed, run = typhoon
+    ours = score(replay(run, load_rules(default_rules_dir())), run, {"drain.overflow"}, "overflow")
+    base = score(replay(run, rules(tmp_path, BASELINE)), run, {"baseline.fill"}, "overflow")
     print()
-    print(describe("drain.overflow (orange+)", ours))
-    print(describe("baseline fill >= 0.7", base))
+    print(describe(f"seed {seed} drain.overflow (orange+)", ours))
+    print(describe(f"seed {seed} baseline fill >= 0.7", base))
     assert ours.events >= 5, "the scenario must produce overflows to score"
-    # Tolerances (measured; the issue's goals are recall >= 0.95, lead >= 20 min and >= 1.5x the
-    # baseline's, precision >= 0.7 - not reached on the calibrated simulator, see the docs):
-    assert ours.recall >= 0.9
-    assert ours.events_detected == ours.events
+    # Tolerances (measured on both seeds; the issue's goals are recall >= 0.95, lead >= 20 min
+    # and >= 1.5x the baseline's, precision >= 0.7 - recall is met, precision and lead are not
+    # on the calibrated simulator, see docs/alerting.md "Where the default rules fall short"):
+    assert ours.recall >= 0.93
+    assert ours.events_detected >= 0.95 * ours.events
     assert ours.precision >= 1.5 * base.precision
+    assert ours.warnings < 0.6 * base.warnings
     assert ours.median_lead_s is not None
-    assert ours.median_lead_s >= 180.0
+    assert ours.median_lead_s >= 300.0
+
+
+OTHERS = ("jiaojiang", "huangyan", "wenling", "yuhuan", "tiantai")
+"""Districts whose networks only surcharge in this scenario: every warning there is false."""
+
+
+def test_no_overflow_districts_get_a_fraction_of_the_baselines_false_warnings(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    devices = []
+    for n, district in enumerate(OTHERS):
+        devices += make_fleet(district, DeviceKind.DRAIN, 40, seed=1 + n)
+        devices += make_fleet(district, DeviceKind.RAIN, 3, seed=11 + n)
+    run = simulate(devices, "typhoon_rainstorm", tmp_path_factory.mktemp("typhoon-others"), 18)
+    ours = score(replay(run, load_rules(default_rules_dir())), run, {"drain.overflow"}, "overflow")
+    base = score(replay(run, rules(tmp_path, BASELINE)), run, {"baseline.fill"}, "overflow")
+    print()
+    print(describe("5 others drain.overflow", ours))
+    print(describe("5 others baseline fill >= 0.7", base))
+    assert ours.events == 0, "these districts must not overflow for this check to mean anything"
+    assert base.warnings >= 50
+    assert ours.warnings <= 0.25 * base.warnings

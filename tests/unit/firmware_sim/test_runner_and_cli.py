@@ -91,6 +91,11 @@ def test_cli_fleet_scenarios_and_run(tmp_path: Path) -> None:
         ["run", "--fleet", "FLEET", "--scenario", "no_such", "--out", "o"],
         ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--duration", "6x", "--out", "o"],
         ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--format", "xml", "--out", "o"],
+        ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--out", "FLEET"],
+        ["run", "--fleet", "FLEET", "--scenario", "normal_day", "--cache-dir", "F", "--out", "o"],
+        ["fleet", "--out", "missing/x.csv"],
+        ["run", "--fleet", "ATLANTIS", "--scenario", "normal_day", "--out", "o"],
+        ["run", "--fleet", "EMPTY", "--scenario", "normal_day", "--out", "o"],
     ],
 )
 def test_cli_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
@@ -98,15 +103,46 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
     CliRunner().invoke(app, ["fleet", "--count", "3", "--kind", "toilet", "--out", str(fleet)])
     paths = {
         "FLEET": str(fleet),
+        "F": str(fleet),
         "x.csv": str(tmp_path / "x.csv"),
         "o": str(tmp_path / "o"),
         "fleet.txt": str(tmp_path / "fleet.txt"),
         "missing.csv": str(tmp_path / "missing.csv"),
+        "missing/x.csv": str(tmp_path / "missing" / "x.csv"),
     }
+    atlantis = tmp_path / "atlantis.csv"  # a fleet file whose device is in no known district
+    atlantis.write_text(
+        "device_id,kind,district,lat,lon,expected_interval_s\n"
+        "dr-xx-000001,drain,atlantis,28.6,121.4,60\n"
+    )
+    paths["ATLANTIS"] = str(atlantis)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("device_id,kind,district,lat,lon,expected_interval_s\n")
+    paths["EMPTY"] = str(empty)
     args = [paths.get(a, a) for a in args]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "error" in result.output.lower()
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+
+
+def test_cli_score_refuses_a_misspelt_label_and_names_a_missing_file(tmp_path: Path) -> None:
+    truth, alerts = tmp_path / "truth_events.jsonl", tmp_path / "alerts.jsonl"
+    truth.write_text("")
+    alerts.write_text(json.dumps({"device_id": "dr-1", "at_s": START_S, "tier": "red"}) + "\n")
+    base = ["score", "--truth", str(truth), "--alerts", str(alerts)]
+    result = CliRunner().invoke(app, [*base, "--label", "overflw"])
+    assert result.exit_code == 2
+    assert "--label 'overflw': not a ground-truth label" in result.output
+    for label in ("overflow", "fault:stuck"):  # known labels score, even with no events
+        assert CliRunner().invoke(app, [*base, "--label", label]).exit_code == 0
+    result = CliRunner().invoke(app, [*base, "--label", "fire", "--network", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"--network {tmp_path}: not a file" in result.output
+    alerts.unlink()
+    result = CliRunner().invoke(app, [*base, "--label", "fire"])
+    assert result.exit_code == 2
+    assert f"--alerts {alerts}: no such file" in result.output
 
 
 def test_paced_run_waits_for_the_clock(tmp_path: Path) -> None:
@@ -145,6 +181,7 @@ def test_cli_scores_alerts_against_a_run(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "1 events, 2 warnings (1 true)" in result.output
     assert "precision 0.500, recall 1.000, median lead 30.0 min" in result.output
+    assert "lead times (warned events: 1): min 30.0, p25 30.0" in result.output
     alerts.write_text('{"device_id": "dr-1", "at_s": "soon", "tier": "red"}\n')
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
