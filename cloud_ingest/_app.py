@@ -7,6 +7,7 @@ import threading
 import structlog
 
 from cloud_ingest._accounting import SeqTracker
+from cloud_ingest._alerts import alert_filters
 from cloud_ingest._broker import SYS_TOPICS, BrokerDropWatch
 from cloud_ingest._metrics import PromMetrics
 from cloud_ingest._mqtt import MqttSource, Subscription
@@ -69,6 +70,7 @@ def subscriptions_of(section: IngestSection) -> list[Subscription]:
     group = section.group if section.shared_subscription else None
     filters = section.partition().topic_filters(INGESTED_CHANNELS, share_group=group)
     device = [Subscription(f) for f in filters]
+    device += [Subscription(f) for f in alert_filters(section.partition().districts, group)]
     broker = [Subscription(topic, qos=0, retain_handling=0) for topic in SYS_TOPICS]
     return device + (broker if section.watch_broker_drops else [])
 

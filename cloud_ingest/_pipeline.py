@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
 from cloud_ingest._accounting import SeqTracker
+from cloud_ingest._alerts import AlertMessages
 from cloud_ingest._deadletter import printable
 from cloud_ingest._events import check_event_metric, event_line, status_line
 from telemetry_core.errors import RejectedMessage, RejectReason
@@ -94,6 +95,7 @@ class Pipeline:
         self._past_ms = int(limits.max_past_s * _MS_PER_S)
         self._historical_ms = int(limits.max_historical_past_s * _MS_PER_S)
         self._max_payload_bytes = limits.max_payload_bytes
+        self._alerts = AlertMessages(registry, limits.max_payload_bytes)
 
     @property
     def profiles(self) -> Mapping[str, Profile]:
@@ -109,6 +111,9 @@ class Pipeline:
         """Validate one message and build its line; raise ``RejectedMessage`` to refuse it."""
         profile = self._routes.get(topic)
         if profile is None:
+            if AlertMessages.handles(topic):  # the rule engine's output (_alerts.py)
+                line, device_id, ts_ms = self._alerts.process(topic, payload)
+                return _new_accepted(Accepted, (line, device_id or "", ts_ms, False))
             channel, profile = self._route(topic)
             if channel is not Channel.TELEMETRY:
                 return self._process_side(channel, profile, payload, now_ms)

@@ -55,6 +55,9 @@ SUBCOMMANDS = (
         "services", "xiuhua.commands.services", "Start Mosquitto, InfluxDB, VictoriaMetrics."
     ),
     Subcommand(
+        "alerting", "xiuhua.commands.alerting", "Run the tiered alerting service; check, backtest."
+    ),
+    Subcommand(
         "bench", "xiuhua.commands.bench", "Run the benchmarks and print their figures.", True
     ),
 )

@@ -30,6 +30,7 @@ HERE: Final = Path(__file__).resolve().parent
 REPO: Final = HERE.parents[1]
 TARGETS: Final = {
     "ingest": "tests.fuzz.fuzz_ingest",
+    "alerting": "tests.fuzz.fuzz_alerting",
     "edge_commands": "tests.fuzz.fuzz_edge_commands",
     "sink_reply": "tests.fuzz.fuzz_sink_reply",
 }

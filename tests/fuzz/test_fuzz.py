@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz import fuzz_edge_commands, fuzz_ingest, fuzz_sink_reply
+from tests.fuzz import fuzz_alerting, fuzz_edge_commands, fuzz_ingest, fuzz_sink_reply
 from tests.fuzz.run import TARGETS, run_target, seed_inputs
 
 ONE_INPUT: dict[str, Callable[[bytes], None]] = {
     "ingest": fuzz_ingest.one_input,
+    "alerting": fuzz_alerting.one_input,
     "edge_commands": fuzz_edge_commands.one_input,
     "sink_reply": fuzz_sink_reply.one_input,
 }
 # Bounded by executions (and a time cap for a loaded machine): 5-10 s a target here.
-RUNS = {"ingest": 6_000, "edge_commands": 50_000, "sink_reply": 20_000}
-CAP_S = {"ingest": 12, "edge_commands": 8, "sink_reply": 6}
+RUNS = {"ingest": 6_000, "edge_commands": 50_000, "sink_reply": 20_000, "alerting": 4_000}
+CAP_S = {"ingest": 12, "edge_commands": 8, "sink_reply": 6, "alerting": 10}
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

@@ -93,6 +93,9 @@ def render_mosquitto_conf(config: MosquittoConfig) -> str:
         f"max_queued_messages {config.max_queued_messages}",
         f"max_queued_bytes {config.max_queued_bytes}",
         f"max_inflight_messages {config.max_inflight_messages}",
+        # Nagle off: else a lone PUBLISH waits for the client's delayed ACK, ~40 ms a hop
+        # (measured: an alert transition 43 ms -> 0.8 ms median, bench_alerting_service.py).
+        "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

@@ -92,12 +92,18 @@ def test_subscriptions_device_channels_shared_sys_counters_not() -> None:
         ("$share/g/xh/v1/+/+/+/telemetry", 1, 1),
         ("$share/g/xh/v1/+/+/+/event", 1, 1),
         ("$share/g/xh/v1/+/+/+/status", 1, 1),
+        ("$share/g/xh/v1/_alert/+/+", 1, 1),
+        ("$share/g/xh/v1/_incident/+/+", 1, 1),
+        ("$share/g/xh/v1/_alerting/+/stats", 1, 1),
+        ("$share/g/xh/v1/_deadletter/alerting", 1, 1),
         (UPTIME_TOPIC, 0, 0),
         (DROPPED_TOPIC, 0, 0),
     ]
     alone = subscriptions_of(IngestSection(watch_broker_drops=False))
     assert [s.topic_filter for s in alone] == [
         "xh/v1/+/+/+/telemetry", "xh/v1/+/+/+/event", "xh/v1/+/+/+/status",
+        "xh/v1/_alert/+/+", "xh/v1/_incident/+/+", "xh/v1/_alerting/+/stats",
+        "xh/v1/_deadletter/alerting",
     ]  # fmt: skip
 
 
@@ -111,6 +117,8 @@ def test_a_partition_subscribes_to_its_districts_only() -> None:
     assert [(s.topic_filter, s.qos) for s in subs] == [
         ("xh/v1/luqiao/+/+/telemetry", 1), ("xh/v1/luqiao/+/+/event", 1),
         ("xh/v1/luqiao/+/+/status", 1),
+        ("xh/v1/_alert/luqiao/+", 1), ("xh/v1/_incident/luqiao/+", 1),
+        ("xh/v1/_alerting/+/stats", 1), ("xh/v1/_deadletter/alerting", 1),
     ]  # fmt: skip
     plan = IngestSection(instance="b", partitions={"a": ("jiaojiang",), "b": ("huangyan",)})
     assert plan.partition().districts == ("huangyan",)

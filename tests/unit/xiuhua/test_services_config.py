@@ -64,6 +64,7 @@ def test_mosquitto_conf_bounds_the_queue_in_bytes_not_messages(tmp_path: Path) -
         "persistent_client_expiration 1d",
         "allow_anonymous true",
         "user xh",
+        "set_tcp_nodelay true",
     ):
         assert expected in lines
     assert not any(line.startswith(("password_file", "acl_file")) for line in lines)

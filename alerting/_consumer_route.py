@@ -1,0 +1,164 @@
+"""From ``(topic, payload)`` to an engine call: parse, decode, check, evaluate.
+
+Every check the ingester makes on the way in is made here too, because this consumer reads the
+same untrusted topics: a known device of this instance's partition, a topic that matches the
+registry, a payload that speaks for the device of its topic, and no timestamp far in the future
+(a reading from next year would freeze the device's event time). A refusal is a
+:class:`RejectedMessage` with its reason; the service dead-letters it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Final, Protocol
+
+from telemetry_core.errors import RejectedMessage, RejectReason
+from telemetry_core.kinds import DeviceKind
+from telemetry_core.registry import Registry
+from telemetry_core.schema import AlertTransition, Event, Incident, Status, Telemetry, decode
+from telemetry_core.topics import Channel, Topic, parse_topic
+
+_MS_PER_S: Final = 1000
+FLAP_STEP_MS: Final = 60_000
+"""Flapping windows slide at each minute of event time, as in a backtest (``_backtest``)."""
+_ROUTE_CACHE_MAX: Final = 200_000
+"""Valid topics only are cached, so the cache is bounded by the fleet anyway; this is a fuse."""
+
+
+class Engine(Protocol):
+    """The engine as the service drives it (``alerting.Engine``)."""
+
+    def on_telemetry(self, topic: Topic, msg: Telemetry) -> Sequence[AlertTransition]:
+        """Evaluate a reading; the transitions it caused."""
+        ...
+
+    def on_event(self, topic: Topic, msg: Event) -> Sequence[AlertTransition]:
+        """Take a device event; the transitions it caused."""
+        ...
+
+    def on_status(self, topic: Topic, msg: Status) -> Sequence[AlertTransition]:
+        """Take a birth or last will; the transitions it caused."""
+        ...
+
+    def tick(self, now_s: float) -> Sequence[AlertTransition]:
+        """Advance wall time (silent devices, silences that expire); the transitions."""
+        ...
+
+    def incidents_changed(self) -> Sequence[Incident]:
+        """Incidents opened, updated or closed since the last call."""
+        ...
+
+    def refresh_flapping(self, now_s: float) -> None:
+        """Let every flapping window slide to ``now_s``."""
+        ...
+
+    def snapshot(self) -> bytes:
+        """The whole state, to checkpoint."""
+        ...
+
+
+class Router:
+    """Refuses what is not ours or not valid, and hands the rest to the engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        districts: Collection[str],
+        *,
+        max_payload_bytes: int,
+        max_future_s: float,
+        shared_kinds: Collection[DeviceKind] = (),
+    ) -> None:
+        self._engine = engine
+        self._registry = registry
+        self._districts = frozenset(districts)
+        self._shared_kinds = frozenset(shared_kinds)
+        self._max_payload_bytes = max_payload_bytes
+        self._future_ms = int(max_future_s * _MS_PER_S)
+        self._topics: dict[str, Topic] = {}
+        self._next_slide_ms: int | None = None
+        self.last_ts_ms = 0
+        """Event time of the last live (not historical) reading evaluated, for the lag."""
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this router feeds."""
+        return self._engine
+
+    def handle(self, topic: str, payload: bytes, now_ms: int) -> Sequence[AlertTransition]:
+        """Evaluate one message; its transitions, or ``RejectedMessage`` naming the reason."""
+        parsed = self._topics.get(topic) or self._route(topic)
+        channel = parsed.channel
+        if channel is Channel.TELEMETRY:
+            msg = decode(payload, Telemetry, self._max_payload_bytes)
+            self._check(parsed, msg.device_id, msg.ts, now_ms)
+            if not msg.historical:
+                self.last_ts_ms = msg.ts
+            self._slide(msg.ts)
+            return self._engine.on_telemetry(parsed, msg)
+        if channel is Channel.EVENT:
+            event = decode(payload, Event, self._max_payload_bytes)
+            self._check(parsed, event.device_id, event.ts, now_ms)
+            self._slide(event.ts)
+            return self._engine.on_event(parsed, event)
+        status = decode(payload, Status, self._max_payload_bytes)
+        self._check(parsed, status.device_id, status.ts, now_ms)
+        return self._engine.on_status(parsed, status)
+
+    def _slide(self, ts_ms: int) -> None:
+        """Let flapping windows slide when event time enters a new minute.
+
+        In event time, not wall time, so a live run evaluates exactly as a replay or a backtest
+        of the same readings (``alerting._backtest.replay`` slides at the same minutes); wall
+        time would unflag a flapping alert in the middle of a backlog of old readings.
+        """
+        nxt = self._next_slide_ms
+        if nxt is None or ts_ms >= nxt:
+            minute = ts_ms // FLAP_STEP_MS * FLAP_STEP_MS
+            if nxt is not None:
+                self._engine.refresh_flapping(minute / 1000)
+            self._next_slide_ms = minute + FLAP_STEP_MS
+
+    def district_of(self, topic: str) -> str | None:
+        """The district of a valid topic of ours, for tagging a dead letter; else None."""
+        parsed = self._topics.get(topic)
+        return parsed.district if parsed is not None else None
+
+    def _route(self, topic: str) -> Topic:
+        parsed = parse_topic(topic)
+        if parsed.channel not in (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS):
+            raise RejectedMessage(
+                RejectReason.BAD_TOPIC, f"{topic!r}: channel {parsed.channel.value} is not read"
+            )
+        shared = parsed.kind in self._shared_kinds and parsed.channel is Channel.TELEMETRY
+        if self._districts and parsed.district not in self._districts and not shared:
+            raise RejectedMessage(
+                RejectReason.BAD_TOPIC,
+                f"{topic!r}: district {parsed.district} is not in this instance's partition",
+            )
+        device = self._registry.get(parsed.device_id)
+        if device is None:
+            raise RejectedMessage(
+                RejectReason.UNKNOWN_DEVICE, f"{parsed.device_id!r} is not in the registry"
+            )
+        if (parsed.district, parsed.kind) != (device.district, device.kind):
+            raise RejectedMessage(
+                RejectReason.TOPIC_MISMATCH,
+                f"topic says {parsed.district}/{parsed.kind.value}, registry says"
+                f" {device.district}/{device.kind.value}",
+            )
+        if len(self._topics) < _ROUTE_CACHE_MAX:
+            self._topics[topic] = parsed
+        return parsed
+
+    def _check(self, topic: Topic, payload_device_id: str, ts_ms: int, now_ms: int) -> None:
+        if payload_device_id != topic.device_id:
+            raise RejectedMessage(
+                RejectReason.TOPIC_MISMATCH,
+                f"payload device_id {payload_device_id!r} on the topic of {topic.device_id!r}",
+            )
+        if ts_ms - now_ms > self._future_ms:
+            raise RejectedMessage(
+                RejectReason.TS_FUTURE, f"ts {ts_ms} is {(ts_ms - now_ms) / 1000:.0f} s ahead"
+            )

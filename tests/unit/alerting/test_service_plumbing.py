@@ -1,0 +1,241 @@
+"""The alerting service's plumbing, driven step by step: no network, no sleeps, no wall clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import msgspec
+import pytest
+
+from alerting._consumer import RECONNECTED, Backoff
+from alerting._consumer_route import Router
+from alerting._service import AlertingService
+from telemetry_core.clock import ManualClock
+from telemetry_core.kinds import DeviceKind
+from telemetry_core.registry import Device, Registry
+from telemetry_core.schema import AlertTransition, Telemetry, decode, encode
+from tests.unit.alerting.service_fakes import (
+    NOW_MS,
+    FakeMessage,
+    FakeSource,
+    MemoryStore,
+    ThresholdEngine,
+)
+
+TOPIC = "xh/v1/jiaojiang/drain/dr-jj-000001/telemetry"
+OTHER = "xh/v1/huangyan/drain/dr-hy-000001/telemetry"
+
+
+def _registry() -> Registry:
+    return Registry(
+        [
+            Device("dr-jj-000001", DeviceKind.DRAIN, "jiaojiang", 28.6, 121.4, 60.0, {}),
+            Device("dr-hy-000001", DeviceKind.DRAIN, "huangyan", 28.6, 121.3, 60.0, {}),
+        ]
+    )
+
+
+def reading(level_m: float, ts_ms: int, seq: int = 0, device: str = "dr-jj-000001") -> bytes:
+    return encode(
+        Telemetry(v=1, device_id=device, ts=ts_ms, seq=seq, boot_id="b1",
+                  readings={"level_m": level_m})
+    )  # fmt: skip
+
+
+class Rig:
+    """A service on fakes, with a manual clock."""
+
+    def __init__(
+        self,
+        engine: ThresholdEngine | None = None,
+        store: MemoryStore | None = None,
+        on_thread_death: Callable[[str, BaseException], None] | None = None,
+    ):
+        self.clock = ManualClock(NOW_MS / 1000)
+        self.source = FakeSource()
+        self.store = store or MemoryStore()
+        self.engine = engine or ThresholdEngine()
+        router = Router(self.engine, _registry(), ("jiaojiang",), max_payload_bytes=16_384,
+                        max_future_s=300.0)  # fmt: skip
+        self.service = AlertingService(
+            source=self.source, router=router, store=self.store, clock=self.clock,
+            instance="t1", checkpoint_interval_s=0.3, tick_interval_s=1.0, stats_interval_s=10.0,
+            deadletter_topic="xh/v1/_deadletter/alerting", max_unconfirmed=100,
+            store_backoff=Backoff(0.001, 0.002), on_thread_death=on_thread_death,
+        )  # fmt: skip
+        self.mid = 0
+
+    def send(self, topic: str, payload: bytes) -> int:
+        self.mid += 1
+        self.source.inbox.append(FakeMessage(topic, payload, self.mid))
+        return self.mid
+
+    def checkpoint(self) -> None:
+        """Let the checkpoint interval pass, seal, and let the checkpoint thread's work run."""
+        self.clock.advance(0.5)
+        self.service.step()
+        self.service.checkpointer.drain_once()
+
+    def transitions(self) -> list[AlertTransition]:
+        return [decode(p, AlertTransition) for t, p in self.source.published
+                if t.startswith("xh/v1/_alert/")]  # fmt: skip
+
+    def dead_letters(self) -> list[dict[str, object]]:
+        return [msgspec.json.decode(p) for t, p in self.source.published
+                if t == "xh/v1/_deadletter/alerting"]  # fmt: skip
+
+
+def test_a_crossing_is_published_at_once_and_acked_only_after_the_checkpoint() -> None:
+    rig = Rig()
+    mid = rig.send(TOPIC, reading(2.5, NOW_MS - 1000))
+    rig.service.step()
+    [transition] = rig.transitions()
+    assert (transition.tier_from, transition.tier_to) == ("none", "red")
+    assert rig.source.published[0][0] == "xh/v1/_alert/jiaojiang/dr-jj-000001"
+    assert rig.source.acks == []  # published, but state not durable yet
+    rig.checkpoint()
+    assert rig.source.acked_mids() == [mid]
+    assert rig.store.transitions == [transition]
+    assert ThresholdEngine.restore(rig.store.states[-1]).state["dr-jj-000001"][0] == "red"
+
+
+def test_the_ack_waits_for_the_puback() -> None:
+    rig = Rig()
+    rig.source.auto_confirm = False
+    rig.send(TOPIC, reading(2.5, NOW_MS - 1000))
+    rig.clock.advance(0.5)
+    rig.service.step()
+    sealed = rig.service.checkpointer._slot
+    assert sealed is not None
+    assert not rig.source.ledger.confirmed_below(sealed.publish_watermark)
+    rig.source.confirm_all()
+    assert rig.source.ledger.confirmed_below(sealed.publish_watermark)
+    rig.service.checkpointer.drain_once()
+    assert rig.source.acked_mids() == [1]
+
+
+def test_a_bad_message_is_dead_lettered_with_its_reason_and_acked() -> None:
+    rig = Rig()
+    bad = rig.send(TOPIC, b"{not json")
+    spoof = rig.send(TOPIC, reading(2.5, NOW_MS, device="dr-hy-000001"))
+    foreign = rig.send(OTHER, reading(2.5, NOW_MS, device="dr-hy-000001"))
+    unknown = rig.send("xh/v1/jiaojiang/drain/dr-jj-999999/telemetry", reading(1, NOW_MS))
+    future = rig.send(TOPIC, reading(0.5, NOW_MS + 3_600_000))
+    good = rig.send(TOPIC, reading(2.5, NOW_MS))
+    rig.checkpoint()
+    reasons = [d["reason"] for d in rig.dead_letters()]
+    assert reasons == ["malformed_json", "topic_mismatch", "bad_topic", "unknown_device",
+                       "ts_future"]  # fmt: skip
+    assert "partition" in str(rig.dead_letters()[2]["detail"])
+    assert rig.source.acked_mids() == [bad, spoof, foreign, unknown, future, good]
+    assert len(rig.transitions()) == 1
+
+
+def test_an_engine_exception_sets_only_that_message_aside() -> None:
+    engine = ThresholdEngine()
+    engine.explode_on = "dr-jj-000001"
+    rig = Rig(engine)
+    first = rig.send(TOPIC, reading(2.5, NOW_MS))
+    rig.service.step()
+    engine.explode_on = None
+    second = rig.send(TOPIC, reading(2.5, NOW_MS + 1000))
+    rig.checkpoint()
+    [letter] = rig.dead_letters()
+    assert letter["reason"] == "internal_error"
+    assert "ZeroDivisionError" in str(letter["detail"])
+    assert rig.source.acked_mids() == [first, second]
+    assert rig.service.counters.rejected == 1
+
+
+def test_a_failing_store_is_retried_and_nothing_is_acked_meanwhile() -> None:
+    store = MemoryStore()
+    store.fail = 2
+    rig = Rig(store=store)
+    mid = rig.send(TOPIC, reading(2.5, NOW_MS))
+    rig.checkpoint()  # drain_once retries until the store takes it
+    assert rig.service.checkpointer.store_errors == 2
+    assert rig.source.acked_mids() == [mid]
+
+
+def test_a_restart_from_the_checkpoint_replays_to_the_same_transition_ids() -> None:
+    rig = Rig()
+    rig.send(TOPIC, reading(1.5, NOW_MS))
+    rig.checkpoint()
+    rig.send(TOPIC, reading(2.5, NOW_MS + 1000))
+    rig.service.step()  # published, then the process dies before the next checkpoint
+    before = rig.transitions()
+    assert len(before) == 1
+
+    restored = ThresholdEngine.restore(rig.store.load() or b"{}")
+    again = Rig(restored, rig.store)
+    again.send(TOPIC, reading(1.5, NOW_MS))  # redelivered: already in the checkpoint
+    again.send(TOPIC, reading(2.5, NOW_MS + 1000))  # redelivered: replayed
+    again.checkpoint()
+    assert [t.transition_id for t in again.transitions()] == [before[0].transition_id]
+
+
+def test_acks_carry_the_connection_they_came_on() -> None:
+    rig = Rig()
+    rig.source.inbox.append(RECONNECTED)
+    first = rig.send(TOPIC, reading(0.5, NOW_MS))
+    rig.source.inbox.append(RECONNECTED)
+    second = rig.send(TOPIC, reading(0.6, NOW_MS + 1))
+    rig.checkpoint()
+    assert rig.source.acks == [(1, [first]), (2, [second])]
+
+
+def test_ticks_run_on_wall_time_and_stats_are_published() -> None:
+    rig = Rig()
+    rig.clock.advance(10.5)
+    rig.service.step()
+    assert rig.engine.ticks == [rig.clock.now_s()]
+    [(topic, payload)] = [p for p in rig.source.published if p[0].endswith("/stats")]
+    assert topic == "xh/v1/_alerting/t1/stats"
+    assert msgspec.json.decode(payload)["instance"] == "t1"
+
+
+@pytest.mark.parametrize("count", [1, 50])
+def test_every_message_is_acked_exactly_once(count: int) -> None:
+    rig = Rig()
+    mids = [rig.send(TOPIC, reading(i % 3, NOW_MS + i, seq=i)) for i in range(count)]
+    rig.checkpoint()
+    rig.checkpoint()
+    assert rig.source.acked_mids() == mids
+
+
+def test_flapping_windows_slide_on_event_minutes_not_on_wall_ticks() -> None:
+    rig = Rig()
+    base = (NOW_MS - 3_600_000) // 60_000 * 60_000  # an hour ago, on a minute
+    for k, offset_ms in enumerate([0, 20_000, 59_999, 60_000, 61_000, 185_000]):
+        rig.send(TOPIC, reading(0.5, base + offset_ms, seq=k))
+    rig.clock.advance(5.0)  # wall-time ticks happen too: they must not slide the windows
+    rig.service.step()
+    assert rig.engine.flap_refreshes == [(base + 60_000) / 1000, (base + 180_000) / 1000]
+    assert rig.engine.ticks == [rig.clock.now_s()]
+
+
+class BrokenSnapshot(ThresholdEngine):
+    def snapshot(self) -> bytes:
+        raise MemoryError("no room for the snapshot")
+
+
+def test_a_worker_thread_that_dies_is_reported_by_name_and_stops_the_service() -> None:
+    died: list[tuple[str, str]] = []
+    dead = threading.Event()
+
+    def on_death(name: str, exc: BaseException) -> None:
+        died.append((name, type(exc).__name__))
+        dead.set()
+
+    rig = Rig(BrokenSnapshot(), on_thread_death=on_death)
+    rig.send(TOPIC, reading(2.5, NOW_MS))
+    rig.clock.advance(1.0)  # the checkpoint is due at once: the processor takes a snapshot
+    rig.service.start()
+    try:
+        assert dead.wait(30), "the processor's death was not reported"
+    finally:
+        rig.service.stop(timeout_s=5)
+    assert died == [("alerting-processor", "MemoryError")]
+    assert rig.service.dead_thread() == "alerting-processor"
+    assert rig.source.acks == []  # nothing durable, nothing acknowledged
