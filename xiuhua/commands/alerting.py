@@ -49,7 +49,7 @@ def alerting(ctx: typer.Context, config: ConfigOpt = None) -> None:
 
 @app.command()
 def run(config: ConfigOpt = None) -> None:
-    """Run the alerting service with the settings in ``--config`` until SIGINT or SIGTERM."""
+    """Run the alerting service with the settings in --config until SIGINT or SIGTERM."""
     _run(config)
 
 
