@@ -39,7 +39,7 @@ venv: $(STAMP) ## Create .venv and install Xiuhua with its development tools
 check: venv ## Lint, format check, strict typing and import contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy telemetry_core firmware_sim edge_agent cloud_ingest alerting dashboards xiuhua tests bench
+	$(BIN)/mypy mqtt_fastpath telemetry_core firmware_sim edge_agent cloud_ingest alerting dashboards xiuhua tests bench
 	$(BIN)/lint-imports
 
 fmt: venv ## Format the code and apply safe lint fixes
