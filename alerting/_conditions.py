@@ -233,15 +233,22 @@ def _capacity(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | 
     return capacity
 
 
+def _tracked(name: str, kind: str, rt: Runtime) -> str | None:
+    """Keep a history of metric ``name`` for a fit; ``None`` if the device cannot give it."""
+    fn = extractor(kind, name, rt.device)
+    if fn is None:
+        return None
+    rt.track(name, fn)
+    return name
+
+
 def _rate(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     spec: Rate | None = cond.rate
     if spec is None:
         return None
-    name = spec.metric or metric
-    fn = extractor(kind, name, rt.device)
-    if fn is None:
+    name = _tracked(spec.metric or metric, kind, rt)
+    if name is None:
         return _MISSING
-    rt.track(name, fn)
     above, below = spec.above_per_h, spec.below_per_h
 
     def rate(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
@@ -261,11 +268,9 @@ def _predict(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | N
     spec: Predict | None = cond.predict
     if spec is None:
         return None
-    name = spec.metric or metric
-    fn = extractor(kind, name, rt.device)
-    if fn is None:
+    name = _tracked(spec.metric or metric, kind, rt)
+    if name is None:
         return _MISSING
-    rt.track(name, fn)
     rising = spec.direction == "rising"
 
     def predict(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:

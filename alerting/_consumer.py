@@ -337,13 +337,17 @@ class MqttConsumer:
             if any(r.is_failure for r in reasons):
                 self.refused_subscriptions += 1
                 log.error("mqtt_subscribe_refused", mid=mid, reasons=[str(r) for r in reasons])
-            self._pending_subacks -= 1
-            if self._pending_subacks <= 0:
-                self.subscribed.set()
-                log.info("mqtt_subscribed", filters=len(self._subscriptions))
+            self._answered()
         except Exception:
             self.callback_errors += 1
             log.exception("mqtt_on_subscribe_failed")
+
+    def _answered(self) -> None:
+        """One SUBACK or UNSUBACK is in; subscribed once the last of them is."""
+        self._pending_subacks -= 1
+        if self._pending_subacks <= 0:
+            self.subscribed.set()
+            log.info("mqtt_subscribed", filters=len(self._subscriptions))
 
     def _on_unsubscribe(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
@@ -351,10 +355,7 @@ class MqttConsumer:
         try:
             dropped = sum(1 for r in reasons if getattr(r, "value", None) == 0)  # Success
             log.info("mqtt_stale_filters_dropped", held=dropped, checked=len(self._stale_filters))
-            self._pending_subacks -= 1
-            if self._pending_subacks <= 0:
-                self.subscribed.set()
-                log.info("mqtt_subscribed", filters=len(self._subscriptions))
+            self._answered()
         except Exception:
             self.callback_errors += 1
             log.exception("mqtt_on_unsubscribe_failed")
