@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Final, Protocol
 
+from alerting._hygiene import Silence
 from telemetry_core.errors import RejectedMessage, RejectReason
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Registry
@@ -27,6 +28,9 @@ _ROUTE_CACHE_MAX: Final = 200_000
 
 class Engine(Protocol):
     """The engine as the service drives it (``alerting.Engine``)."""
+
+    silences: list[Silence]
+    """The maintenance silences it applies (the service swaps in what the store holds)."""
 
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> Sequence[AlertTransition]:
         """Evaluate a reading; the transitions it caused."""

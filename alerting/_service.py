@@ -25,6 +25,7 @@ from alerting._checkpoint import AckLedger, Checkpointer, Sealed, StateStore
 from alerting._consumer import RECONNECTED, Backoff, PublishLedger
 from alerting._consumer_deadletter import dead_letter, topic_text
 from alerting._consumer_route import Router
+from alerting._hygiene import Silence
 from alerting._metrics import INTERNAL_ERROR, AlertingCounters, PromMetrics
 from telemetry_core.alerting_wire import alerting_stats_topic
 from telemetry_core.clock import Clock
@@ -103,6 +104,8 @@ class AlertingService:
         devices: int = 0,
         metrics: PromMetrics | None = None,
         on_thread_death: DeathHandler | None = None,
+        silences: Callable[[], Sequence[Silence]] | None = None,
+        silence_refresh_s: float = 5.0,
     ) -> None:
         self.counters = AlertingCounters()
         self._source = source
@@ -131,6 +134,10 @@ class AlertingService:
         self.failed: str | None = None
         self.on_transition: Callable[[AlertTransition], None] | None = None
         """Called for each transition published (benchmarks and tests)."""
+        self._read_silences = silences
+        self._silence_refresh_s = silence_refresh_s
+        self._fresh_silences: list[Silence] | None = None
+        """Silences read by the refresh thread, for the processor to take (one reference)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -141,6 +148,10 @@ class AlertingService:
             ("alerting-processor", self._process_loop),
         ):
             self._threads.append(guarded_thread(target, name=name, on_death=self._died))
+        if self._read_silences is not None:
+            self._threads.append(guarded_thread(
+                self._refresh_silences, name="alerting-silences", on_death=self._died
+            ))  # fmt: skip
         self._source.start()
         log.info("alerting_started", instance=self._instance)
 
@@ -151,9 +162,16 @@ class AlertingService:
         self._threads[1].join(timeout_s)  # the processor seals a last checkpoint as it ends
         self._cp_stop.set()
         self._threads[0].join(timeout_s)
+        for thread in self._threads[2:]:
+            thread.join(timeout_s)
         self._source.stop()
         self._metrics.close()
         log.info("alerting_stopped", instance=self._instance, **self.summary())
+
+    @property
+    def silences(self) -> Sequence[Silence]:
+        """The silences the engine applies now (read again every ``silence_refresh_s``)."""
+        return tuple(self._router.engine.silences)
 
     @property
     def checkpointer(self) -> Checkpointer:
@@ -204,6 +222,7 @@ class AlertingService:
 
     def step(self) -> None:
         """One round: messages, tick, incidents, checkpoint, stats (the processor thread)."""
+        self.take_silences()
         self.process_pending()
         self.maybe_tick()
         self._publish_incidents()
@@ -282,6 +301,34 @@ class AlertingService:
             )
         self.counters.incidents += len(incidents)
         self._metrics.incidents.inc(len(incidents))
+
+    def take_silences(self) -> None:
+        """Swap in the silences the refresh thread read last, if it read new ones."""
+        fresh, self._fresh_silences = self._fresh_silences, None
+        if fresh is not None and fresh != self._router.engine.silences:
+            log.info("silences_updated", silences=len(fresh))
+            self._router.engine.silences = fresh
+
+    def refresh_silences_once(self) -> bool:
+        """Read the silences from the store for the processor to take; False if it failed.
+
+        Silences are added and expired by operators (``xiuhua alerting silence``) in the same
+        store while the service runs; a failed read keeps the silences in force and is retried.
+        """
+        if self._read_silences is None:
+            return False
+        try:
+            self._fresh_silences = list(self._read_silences())
+        except Exception as exc:  # noqa: BLE001 - a store that is down now is read again later
+            log.warning("silences_refresh_failed", error=str(exc),
+                        retry_in_s=self._silence_refresh_s)  # fmt: skip
+            return False
+        self._source.wake.set()
+        return True
+
+    def _refresh_silences(self) -> None:
+        while not self._stop.wait(self._silence_refresh_s):
+            self.refresh_silences_once()
 
     def maybe_tick(self, force: bool = False) -> None:
         """Tick the engine on wall time if the interval passed (silent devices, silences)."""

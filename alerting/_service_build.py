@@ -143,7 +143,7 @@ def build_service(
         tick_interval_s=section.tick_interval_s, stats_interval_s=section.stats_interval_s,
         deadletter_topic=section.deadletter_topic, max_unconfirmed=section.max_unconfirmed,
         store_backoff=Backoff(section.retry_min_s, section.retry_max_s), devices=len(mine),
-        metrics=metrics,
+        metrics=metrics, silences=store.silences, silence_refresh_s=section.silence_refresh_s,
     )  # fmt: skip
 
 

@@ -31,6 +31,9 @@ class AlertingSection(Section):
     At least ten times what a snapshot takes (about 0.1 s for 10,000 drains here)."""
     tick_interval_s: float = Field(1.0, gt=0, le=300)
     """How often the engine is ticked on wall time (silent devices, expiring silences)."""
+    silence_refresh_s: float = Field(5.0, gt=0, le=300)
+    """How often the silences are read again from the state store: one added or expired with
+    ``xiuhua alerting silence`` while the service runs is in force within this time."""
     receive_maximum: int = Field(50_000, ge=2, le=65_535)
     """MQTT v5 Receive Maximum: unacknowledged messages the broker may send us at once."""
     session_expiry_s: int = Field(86_400, ge=60)

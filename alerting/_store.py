@@ -107,7 +107,10 @@ class AlertStore:
             raise StoreError(f"alert store {self._safe_url()}: cannot open: {exc}") from exc
 
     def _safe_url(self) -> str:
-        return sa.make_url(self.url).render_as_string(hide_password=True)
+        try:
+            return sa.make_url(self.url).render_as_string(hide_password=True)
+        except sa.exc.ArgumentError:
+            return f"{self.url!r} (not a database URL such as sqlite:///alerting.sqlite)"
 
     def close(self) -> None:
         """Release the connections."""
@@ -235,6 +238,35 @@ class AlertStore:
                         starts_s=r.starts_s, comment=r.comment)
                 for r in conn.execute(query)
             ]  # fmt: skip
+
+    def silence_records(self, now_s: float | None = None) -> list[tuple[int, Silence]]:
+        """Stored silences with their ids, oldest first; with ``now_s`` only those not ended."""
+        query = sa.select(SILENCES).order_by(SILENCES.c.id)
+        if now_s is not None:
+            query = query.where(SILENCES.c.ends_s > now_s)
+        with self._engine.connect() as conn:
+            return [
+                (int(r.id), Silence(ends_s=r.ends_s, device_id=r.device_id, district=r.district,
+                                    rule=r.rule, starts_s=r.starts_s, comment=r.comment))
+                for r in conn.execute(query)
+            ]  # fmt: skip
+
+    def expire_silence(self, silence_id: int, now_s: float) -> bool:
+        """End a silence at ``now_s`` (as Alertmanager's expire: it stays listed with ``--all``);
+        one that has not begun yet is deleted. Whether it was in force or to come."""
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                sa.select(SILENCES.c.starts_s, SILENCES.c.ends_s).where(SILENCES.c.id == silence_id)
+            ).one_or_none()
+            if row is None or row.ends_s <= now_s:
+                return False
+            if row.starts_s >= now_s:
+                conn.execute(SILENCES.delete().where(SILENCES.c.id == silence_id))
+            else:
+                conn.execute(
+                    SILENCES.update().where(SILENCES.c.id == silence_id).values(ends_s=now_s)
+                )
+            return True
 
     def remove_silence(self, silence_id: int) -> bool:
         """Delete a silence; whether it existed."""

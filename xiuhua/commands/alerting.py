@@ -22,7 +22,8 @@ app = typer.Typer(
         "acknowledged only once its effect is durable and its transitions were acknowledged by "
         "the broker: after a crash the same transitions are published again, with the same ids.\n\n"
         "`xiuhua alerting --config FILE` (or `run`) runs the service; `check` validates rules "
-        "files; `backtest` replays history through the same engine and scores it.\n\n"
+        "files; `backtest` replays history through the same engine and scores it; `alerts` lists "
+        "the alerts standing now; `silence add|list|expire` manages maintenance silences.\n\n"
         "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings, fleet or rules, "
         "70 a worker thread died (the log says which: thread_died)."
     ),
@@ -159,3 +160,13 @@ def backtest(
         labels=tuple(label or ()),
     )  # fmt: skip
     sys.exit(run_backtest_command(args))
+
+
+def _register_ops() -> None:
+    from xiuhua.commands._alerting_ops import alerts, silence_app
+
+    app.add_typer(silence_app, name="silence")
+    app.command("alerts")(alerts)
+
+
+_register_ops()

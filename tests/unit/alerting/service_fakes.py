@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from alerting._consumer import PublishLedger
+from alerting._hygiene import Silence
 from telemetry_core.schema import AlertTransition, Event, Incident, Status, Telemetry, TierName
 from telemetry_core.topics import Topic
 
@@ -34,6 +35,7 @@ class ThresholdEngine:
         self.ticks: list[float] = []
         self.flap_refreshes: list[float] = []
         self.explode_on: str | None = None
+        self.silences: list[Silence] = []
 
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:
         if self.explode_on is not None and msg.device_id == self.explode_on:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 import pytest
 
 from alerting._consumer import RECONNECTED, Backoff
 from alerting._consumer_route import Router
+from alerting._hygiene import Silence
 from alerting._service import AlertingService
 from telemetry_core.clock import ManualClock
 from telemetry_core.kinds import DeviceKind
@@ -51,6 +52,7 @@ class Rig:
         engine: ThresholdEngine | None = None,
         store: MemoryStore | None = None,
         on_thread_death: Callable[[str, BaseException], None] | None = None,
+        silences: Callable[[], Sequence[Silence]] | None = None,
     ):
         self.clock = ManualClock(NOW_MS / 1000)
         self.source = FakeSource()
@@ -63,6 +65,7 @@ class Rig:
             instance="t1", checkpoint_interval_s=0.3, tick_interval_s=1.0, stats_interval_s=10.0,
             deadletter_topic="xh/v1/_deadletter/alerting", max_unconfirmed=100,
             store_backoff=Backoff(0.001, 0.002), on_thread_death=on_thread_death,
+            silences=silences,
         )  # fmt: skip
         self.mid = 0
 
@@ -239,3 +242,30 @@ def test_a_worker_thread_that_dies_is_reported_by_name_and_stops_the_service() -
     assert died == [("alerting-processor", "MemoryError")]
     assert rig.service.dead_thread() == "alerting-processor"
     assert rig.source.acks == []  # nothing durable, nothing acknowledged
+
+
+def test_silences_are_read_again_and_a_failed_read_keeps_those_in_force() -> None:
+    stored = [Silence(ends_s=NOW_MS / 1000 + 3600, district="jiaojiang")]
+    fail = [False]
+
+    def read() -> list[Silence]:
+        if fail[0]:
+            raise ConnectionError("store down")
+        return list(stored)
+
+    rig = Rig(silences=read)
+    assert rig.engine.silences == []
+    assert rig.service.refresh_silences_once()
+    assert rig.engine.silences == []  # taken by the processor, not by the reading thread
+    rig.service.step()
+    assert rig.engine.silences == stored
+    assert tuple(rig.service.silences) == tuple(stored)
+    fail[0] = True
+    assert not rig.service.refresh_silences_once()
+    rig.service.step()
+    assert rig.engine.silences == stored
+    fail[0] = False
+    stored.clear()
+    assert rig.service.refresh_silences_once()
+    rig.service.step()
+    assert rig.engine.silences == []
