@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -214,7 +215,10 @@ def _run_child(inp_text: str, tmp: Path, target: Path, timeout_s: float) -> None
     worker = Path(__file__).with_name("_swmm_worker.py")
     cmd = [sys.executable, str(worker), str(inp), str(target)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout_s, check=False,
+            env={**os.environ, "XIUHUA_SWMM_PARENT": str(os.getpid())},
+        )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise HydraulicsError(f"SWMM run exceeded {timeout_s:.0f} s") from exc
     if proc.returncode != 0 or not target.is_file():

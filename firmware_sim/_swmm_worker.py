@@ -7,6 +7,9 @@ Exit code 0 on success; otherwise the error is on stderr.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -44,10 +47,33 @@ def _series(out_path: Path) -> dict[str, np.ndarray]:
         }
 
 
+PARENT_ENV = "XIUHUA_SWMM_PARENT"
+"""The parent's pid, so that a parent already gone when the death signal is armed is seen."""
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Be killed when the process that started us dies, SIGKILL included (Linux).
+
+    SWMM runs in C for minutes without returning to Python, so no Python watchdog could run;
+    the kernel's parent-death signal needs none. It fires when the parent *thread* ends, and the
+    parent's thread waits in ``subprocess.run`` for as long as we run, so only its death ends us.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            sys.stderr.write(f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(err)}\n")
+    expected = os.environ.get(PARENT_ENV)
+    if expected is not None and os.getppid() != int(expected):
+        sys.exit("the process that started this SWMM run is gone")
+
+
 def main(argv: list[str]) -> int:
     """Run the model at ``argv[0]`` and write its series to ``argv[1]``."""
     from pyswmm import Simulation
 
+    die_with_parent()
     inp, target = Path(argv[0]), Path(argv[1])
     with Simulation(str(inp)) as sim:
         sim.execute()
