@@ -61,8 +61,9 @@ def test_a_sigkilled_parent_takes_its_swmm_worker_with_it() -> None:
     try:
         assert parent.stdout is not None
         assert parent.stdout.readline().strip() == "running"
-        wait_until(lambda: bool(workers.extend(_workers_of(parent.pid)) or workers),
-                   timeout_s=60, message="the SWMM worker to start")  # fmt: skip
+        wait_until(lambda: bool(_workers_of(parent.pid)), timeout_s=60,
+                   message="the SWMM worker to start")  # fmt: skip
+        workers = _workers_of(parent.pid)
         # Into the run: SWMM writes its binary output as it goes (earlier, the worker would die
         # of SIGPIPE on its first print after the parent's death, which proves nothing).
         inp = Path((Path(f"/proc/{workers[0]}/cmdline").read_bytes().split(b"\0"))[2].decode())
