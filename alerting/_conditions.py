@@ -17,7 +17,7 @@ from typing import Final
 
 from alerting._derived import Extractor, extractor
 from alerting._fit import points_within, theil_sen
-from alerting._model import Capacity, Condition, Neighbour, Predict, Rain, Rate
+from alerting._model import Capacity, Condition, Head, Neighbour, Predict, Rain, Rate
 from alerting._network import Network
 from telemetry_core.registry import Device
 from telemetry_core.schema import Prediction
@@ -94,7 +94,7 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if not usable:
             return None
         parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
-    for builder in (_neighbours, _rain, _capacity, _rate, _predict):
+    for builder in (_neighbours, _rain, _capacity, _head, _rate, _predict):
         built = builder(cond, metric, kind, rt)
         if built is _MISSING:
             return None
@@ -231,6 +231,75 @@ def _capacity(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | 
         return True
 
     return capacity
+
+
+@dataclass(frozen=True, slots=True)
+class HeadConstants:
+    """What ``head`` needs of one node, precomputed at load: the node below, how its level
+    becomes a water surface, and the outgoing pipe's friction head, capacity and i_crit."""
+
+    below: str
+    below_invert_m: float
+    below_full_m: float | None
+    """The level of the node below when it has no reading: an outfall's stage or crown."""
+    friction_m: float
+    capacity_m3s: float
+    i_crit_mmh: float
+    ground_m: float
+
+
+def head_constants(net: Network, node: str) -> HeadConstants | None:
+    """The constants of ``node`` for ``head``; ``None`` where the network file lacks them."""
+    here = net.nodes[node]
+    friction, i_crit = here.friction_head_m(), net.critical_rain.get(node)
+    if here.downstream is None or friction is None or i_crit is None or not here.capacity_m3s:
+        return None
+    below = net.nodes[here.downstream]
+    full = below.full_level_m() if below.kind == "outfall" else None
+    return HeadConstants(below.id, below.invert_elev_m, full, friction, here.capacity_m3s,
+                         i_crit, here.ground_elev_m)  # fmt: skip
+
+
+def predicted_surface_m(c: HeadConstants, below_level_m: float, load: float) -> float:
+    """The water surface (m on the datum) a node holds with the node below at
+    ``below_level_m`` (over its invert) and its outgoing pipe carrying ``load`` × its full-flow
+    capacity: the level below plus the friction head ``L·S·load²``."""
+    return c.below_invert_m + below_level_m + c.friction_m * load * load
+
+
+def _head(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
+    spec: Head | None = cond.head
+    if spec is None:
+        return None
+    net, node = rt.world.network, rt.node
+    unknown = None if spec.unknown == "holds" else _MISSING
+    consts = None
+    if net is not None and node is not None and node in net.nodes:
+        consts = head_constants(net, node)
+    gauges = rt.gauges[: spec.nearest]
+    flow = extractor(kind, "flow_m3s", rt.device) if spec.load == "max" else None
+    if consts is None or not gauges:
+        return unknown
+    c, over, max_age = consts, spec.over, spec.max_age
+    limit_m = c.ground_m - spec.within_m  # precomputed per device
+
+    def head(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        seen = rt.world.node_values.get(c.below, {}).get("level_m")
+        if seen is not None and t - seen[0] <= max_age:
+            below = seen[1]
+        elif c.below_full_m is not None:
+            below = c.below_full_m - c.below_invert_m
+        else:
+            return False
+        mean = mean_rain_mmh(rt.world, gauges, t, over)
+        if mean is None:
+            return False
+        load = mean / c.i_crit_mmh
+        if flow is not None and (q := flow(r)) is not None:
+            load = max(load, q / c.capacity_m3s)
+        return predicted_surface_m(c, below, load) >= limit_m
+
+    return head
 
 
 def _tracked(name: str, kind: str, rt: Runtime) -> str | None:
