@@ -1,5 +1,6 @@
 """The drainage network a city supplies: which node drains into which, and where the rain
-gauges are (``network.json``, contract §2; ``docs/alerting.md`` says how to write one).
+gauges are (``network.json``, docs/contract.md "The network file"; ``docs/alerting.md`` says
+how to write one).
 
 Each junction drains into exactly one ``downstream`` node (a tree ending in outfalls); drain
 devices map to the node they read. The engine uses it to look at a node's neighbours, to group
