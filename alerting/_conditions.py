@@ -17,8 +17,15 @@ from typing import Final
 
 from alerting._derived import Extractor, extractor
 from alerting._fit import points_within, theil_sen
-from alerting._model import Capacity, Condition, Head, Neighbour, Predict, Rain, Rate
+from alerting._hydraulics import (
+    head_constants,
+    path_constants,
+    predicted_surface_m,
+    steady_surface_m,
+)
+from alerting._model import Capacity, Condition, Head, Hgl, Neighbour, Predict, Rain, Rate
 from alerting._network import Network
+from alerting._nowcast import Nowcast
 from telemetry_core.registry import Device
 from telemetry_core.schema import Prediction
 
@@ -35,6 +42,7 @@ class World:
     network: Network | None
     rain: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
     node_values: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    nowcast: Nowcast = field(default_factory=Nowcast)
 
 
 @dataclass(slots=True)
@@ -94,7 +102,7 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if not usable:
             return None
         parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
-    for builder in (_neighbours, _rain, _capacity, _head, _rate, _predict):
+    for builder in (_neighbours, _rain, _capacity, _head, _hgl, _rate, _predict):
         built = builder(cond, metric, kind, rt)
         if built is _MISSING:
             return None
@@ -233,40 +241,6 @@ def _capacity(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | 
     return capacity
 
 
-@dataclass(frozen=True, slots=True)
-class HeadConstants:
-    """What ``head`` needs of one node, precomputed at load: the node below, how its level
-    becomes a water surface, and the outgoing pipe's friction head, capacity and i_crit."""
-
-    below: str
-    below_invert_m: float
-    below_full_m: float | None
-    """The level of the node below when it has no reading: an outfall's stage or crown."""
-    friction_m: float
-    capacity_m3s: float
-    i_crit_mmh: float
-    ground_m: float
-
-
-def head_constants(net: Network, node: str) -> HeadConstants | None:
-    """The constants of ``node`` for ``head``; ``None`` where the network file lacks them."""
-    here = net.nodes[node]
-    friction, i_crit = here.friction_head_m(), net.critical_rain.get(node)
-    if here.downstream is None or friction is None or i_crit is None or not here.capacity_m3s:
-        return None
-    below = net.nodes[here.downstream]
-    full = below.full_level_m() if below.kind == "outfall" else None
-    return HeadConstants(below.id, below.invert_elev_m, full, friction, here.capacity_m3s,
-                         i_crit, here.ground_elev_m)  # fmt: skip
-
-
-def predicted_surface_m(c: HeadConstants, below_level_m: float, load: float) -> float:
-    """The water surface (m on the datum) a node holds with the node below at
-    ``below_level_m`` (over its invert) and its outgoing pipe carrying ``load`` × its full-flow
-    capacity: the level below plus the friction head ``L·S·load²``."""
-    return c.below_invert_m + below_level_m + c.friction_m * load * load
-
-
 def _head(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     spec: Head | None = cond.head
     if spec is None:
@@ -300,6 +274,39 @@ def _head(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None
         return predicted_surface_m(c, below, load) >= limit_m
 
     return head
+
+
+def _hgl(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
+    spec: Hgl | None = cond.hgl
+    if spec is None:
+        return None
+    net, node = rt.world.network, rt.node
+    found = None
+    if net is not None and node is not None and node in net.nodes:
+        found = path_constants(net, node)
+    if net is None or found is None or not net.rain_gauges:
+        return None if spec.unknown == "holds" else _MISSING
+    base, pipes = found
+    gauges = [net.nearest_gauges(p.lat, p.lon, spec.nearest) for p in pipes]
+    loads = [(g, p.i_crit_mmh) for g, p in zip(gauges, pipes, strict=True)]
+    ground = net.nodes[pipes[-1].node].ground_elev_m
+    limit_m, ahead, over = ground + spec.above_m, spec.ahead, spec.over
+
+    def hgl(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        world = rt.world
+        ratios = []
+        for names, i_crit in loads:
+            total, n = 0.0, 0
+            for g in names:
+                f = world.nowcast.forecast_mmh(world.rain, g, t, ahead, over)
+                if f is not None:
+                    total, n = total + f, n + 1
+            if not n:
+                return False
+            ratios.append(total / n / i_crit)
+        return steady_surface_m(base, pipes, ratios) >= limit_m
+
+    return hgl
 
 
 def _tracked(name: str, kind: str, rt: Runtime) -> str | None:

@@ -214,7 +214,7 @@ def _check_condition_metrics(where: str, field: str, kind: str, cond: Condition)
                     ("rate.metric", cond.rate.metric if cond.rate else None)):  # fmt: skip
         if m is not None:
             _check_metric(where, f"{field}.{name}", kind, m)
-    for name, part in (("capacity", cond.capacity), ("head", cond.head)):
+    for name, part in (("capacity", cond.capacity), ("head", cond.head), ("hgl", cond.hgl)):
         if part is not None and kind != "drain":
             raise RuleError(f"{where}: field '{field}.{name}': only drain rules see a network")
     for side, nb in (("downstream", cond.downstream), ("upstream", cond.upstream)):

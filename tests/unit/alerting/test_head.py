@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from alerting import Engine, RuleError, load_network, network_from_dict
-from alerting._conditions import HeadConstants, head_constants, predicted_surface_m
+from alerting._hydraulics import HeadConstants, head_constants, predicted_surface_m
 from alerting._network import Network
 from alerting.errors import NetworkError
 from firmware_sim import make_fleet, write_network
