@@ -18,6 +18,7 @@ from typing import Final
 from alerting._derived import Extractor, extractor
 from alerting._fit import points_within, theil_sen
 from alerting._hydraulics import (
+    PathPipe,
     head_constants,
     path_constants,
     predicted_surface_m,
@@ -43,6 +44,7 @@ class World:
     rain: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
     node_values: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     nowcast: Nowcast = field(default_factory=Nowcast)
+    hgl_paths: dict[tuple[str, int], HglPath | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -276,20 +278,38 @@ def _head(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None
     return head
 
 
+HglPath = tuple[float, tuple[PathPipe, ...], tuple[tuple[tuple[str, ...], float], ...], float]
+"""What ``hgl`` needs of a node: the outfall's level, the pipes up to the node, each pipe's
+gauges and critical intensity, the ground here."""
+
+
+def _hgl_path(world: World, node: str, nearest: int) -> HglPath | None:
+    """The node's path constants, computed once per (node, nearest) for the whole fleet."""
+    key = (node, nearest)
+    if key in world.hgl_paths:
+        return world.hgl_paths[key]
+    net = world.network
+    found = path_constants(net, node) if net is not None and net.rain_gauges else None
+    path: HglPath | None = None
+    if net is not None and found is not None:
+        base, pipes = found
+        loads = tuple((net.nearest_gauges(p.lat, p.lon, nearest), p.i_crit_mmh) for p in pipes)
+        path = (base, pipes, loads, net.nodes[node].ground_elev_m)
+    world.hgl_paths[key] = path
+    return path
+
+
 def _hgl(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
     spec: Hgl | None = cond.hgl
     if spec is None:
         return None
     net, node = rt.world.network, rt.node
-    found = None
+    path = None
     if net is not None and node is not None and node in net.nodes:
-        found = path_constants(net, node)
-    if net is None or found is None or not net.rain_gauges:
+        path = _hgl_path(rt.world, node, spec.nearest)
+    if path is None:
         return None if spec.unknown == "holds" else _MISSING
-    base, pipes = found
-    gauges = [net.nearest_gauges(p.lat, p.lon, spec.nearest) for p in pipes]
-    loads = [(g, p.i_crit_mmh) for g, p in zip(gauges, pipes, strict=True)]
-    ground = net.nodes[pipes[-1].node].ground_elev_m
+    base, pipes, loads, ground = path
     limit_m, ahead, over = ground + spec.above_m, spec.ahead, spec.over
 
     def hgl(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
