@@ -17,8 +17,16 @@ from typing import Final
 
 from alerting._derived import Extractor, extractor
 from alerting._fit import points_within, theil_sen
-from alerting._model import Capacity, Condition, Neighbour, Predict, Rain, Rate
+from alerting._hydraulics import (
+    PathPipe,
+    head_constants,
+    path_constants,
+    predicted_surface_m,
+    steady_surface_m,
+)
+from alerting._model import Capacity, Condition, Head, Hgl, Neighbour, Predict, Rain, Rate
 from alerting._network import Network
+from alerting._nowcast import Nowcast
 from telemetry_core.registry import Device
 from telemetry_core.schema import Prediction
 
@@ -35,6 +43,8 @@ class World:
     network: Network | None
     rain: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
     node_values: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    nowcast: Nowcast = field(default_factory=Nowcast)
+    hgl_paths: dict[tuple[str, int], HglPath | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -94,7 +104,7 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if not usable:
             return None
         parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
-    for builder in (_neighbours, _rain, _capacity, _rate, _predict):
+    for builder in (_neighbours, _rain, _capacity, _head, _hgl, _rate, _predict):
         built = builder(cond, metric, kind, rt)
         if built is _MISSING:
             return None
@@ -231,6 +241,92 @@ def _capacity(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | 
         return True
 
     return capacity
+
+
+def _head(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
+    spec: Head | None = cond.head
+    if spec is None:
+        return None
+    net, node = rt.world.network, rt.node
+    unknown = None if spec.unknown == "holds" else _MISSING
+    consts = None
+    if net is not None and node is not None and node in net.nodes:
+        consts = head_constants(net, node)
+    gauges = rt.gauges[: spec.nearest]
+    flow = extractor(kind, "flow_m3s", rt.device) if spec.load == "max" else None
+    if consts is None or not gauges:
+        return unknown
+    c, over, max_age = consts, spec.over, spec.max_age
+    limit_m = c.ground_m - spec.within_m  # precomputed per device
+
+    def head(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        seen = rt.world.node_values.get(c.below, {}).get("level_m")
+        if seen is not None and t - seen[0] <= max_age:
+            below = seen[1]
+        elif c.below_full_m is not None:
+            below = c.below_full_m - c.below_invert_m
+        else:
+            return False
+        mean = mean_rain_mmh(rt.world, gauges, t, over)
+        if mean is None:
+            return False
+        load = mean / c.i_crit_mmh
+        if flow is not None and (q := flow(r)) is not None:
+            load = max(load, q / c.capacity_m3s)
+        return predicted_surface_m(c, below, load) >= limit_m
+
+    return head
+
+
+HglPath = tuple[float, tuple[PathPipe, ...], tuple[tuple[tuple[str, ...], float], ...], float]
+"""What ``hgl`` needs of a node: the outfall's level, the pipes up to the node, each pipe's
+gauges and critical intensity, the ground here."""
+
+
+def _hgl_path(world: World, node: str, nearest: int) -> HglPath | None:
+    """The node's path constants, computed once per (node, nearest) for the whole fleet."""
+    key = (node, nearest)
+    if key in world.hgl_paths:
+        return world.hgl_paths[key]
+    net = world.network
+    found = path_constants(net, node) if net is not None and net.rain_gauges else None
+    path: HglPath | None = None
+    if net is not None and found is not None:
+        base, pipes = found
+        loads = tuple((net.nearest_gauges(p.lat, p.lon, nearest), p.i_crit_mmh) for p in pipes)
+        path = (base, pipes, loads, net.nodes[node].ground_elev_m)
+    world.hgl_paths[key] = path
+    return path
+
+
+def _hgl(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
+    spec: Hgl | None = cond.hgl
+    if spec is None:
+        return None
+    net, node = rt.world.network, rt.node
+    path = None
+    if net is not None and node is not None and node in net.nodes:
+        path = _hgl_path(rt.world, node, spec.nearest)
+    if path is None:
+        return None if spec.unknown == "holds" else _MISSING
+    base, pipes, loads, ground = path
+    limit_m, ahead, over = ground + spec.above_m, spec.ahead, spec.over
+
+    def hgl(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        world = rt.world
+        ratios = []
+        for names, i_crit in loads:
+            total, n = 0.0, 0
+            for g in names:
+                f = world.nowcast.forecast_mmh(world.rain, g, t, ahead, over)
+                if f is not None:
+                    total, n = total + f, n + 1
+            if not n:
+                return False
+            ratios.append(total / n / i_crit)
+        return steady_surface_m(base, pipes, ratios) >= limit_m
+
+    return hgl
 
 
 def _tracked(name: str, kind: str, rt: Runtime) -> str | None:

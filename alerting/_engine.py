@@ -508,7 +508,9 @@ def _fits(ev: Evaluator) -> bool:
     """Whether ``ev``'s rule fits a trend (``predict`` or ``rate``) or looks at neighbours."""
 
     def walk(cond: object) -> bool:
-        if any(getattr(cond, k, None) is not None for k in ("predict", "rate", "downstream")):
+        if any(
+            getattr(cond, k, None) is not None for k in ("predict", "rate", "downstream", "head")
+        ):
             return True
         return any(walk(c) for c in (*getattr(cond, "all", ()), *getattr(cond, "any", ())))
 
@@ -540,6 +542,8 @@ def _neighbour_metrics(rules: RuleSet) -> set[str]:
             nb = getattr(cond, side, None)
             if nb is not None:
                 found.add(nb.metric)
+        if getattr(cond, "head", None) is not None:
+            found.add("level_m")  # the water surface of the node below
         for sub in (*getattr(cond, "all", ()), *getattr(cond, "any", ())):
             walk(sub)
 

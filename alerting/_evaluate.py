@@ -319,7 +319,9 @@ def _static(cond: Condition | None, kind: str) -> bool:
     """Whether a compiled condition is the same for every device (shareable)."""
     if cond is None:
         return True
-    if cond.predict or cond.rate or cond.rain or cond.capacity or cond.downstream or cond.upstream:
+    if cond.predict or cond.rate or cond.rain or cond.capacity or cond.head or cond.hgl:
+        return False
+    if cond.downstream or cond.upstream:
         return False
     if cond.metric is not None and cond.metric in DERIVED.get(kind, {}):
         return False

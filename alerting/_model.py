@@ -113,6 +113,45 @@ class Capacity(_Compare):
         return self
 
 
+class Head(_Strict):
+    """The water surface a surcharged node is heading for, from the network file and the pipe's
+    load: the latest measured water level at the node below (its ``level_m`` over its invert; an
+    outfall's stage or crown) plus the friction head of the pipe between, ``L·S·(Q/Q_full)²``
+    with ``Q/Q_full`` the rain at the ``nearest`` gauges over ``over`` as a multiple of the pipe's
+    critical intensity (``load: rain``), or the larger of that and the measured flow over the
+    pipe's capacity (``load: max``). True when that surface is within ``within_m`` of the ground
+    (the cover)."""
+
+    within_m: float = Field(ge=0.0, le=10.0)
+    over: DurationS = 600.0
+    nearest: int = Field(2, ge=1, le=10)
+    load: Literal["rain", "max"] = "rain"
+    max_age: DurationS = 900.0
+    """How old the node below's level may be; older (or none yet): nothing is predicted."""
+    unknown: Literal["never", "holds"] = "never"
+    """A node whose pipe length, slope, capacity or catchment the network file does not give, or
+    without gauges: the tier never raises there (``never``), or this part is left out
+    (``holds``)."""
+
+
+class Hgl(_Strict):
+    """The steady hydraulic grade line the rain of ``ahead`` from now will set up: from the
+    outfall's level (its stage or crown) up every pipe to this node, each pipe loaded with the
+    rain forecast for its node (the ``nearest`` gauges' rain over ``over``, ``ahead`` from now,
+    by the gauges' own nowcast, ``_nowcast.py``) over its critical intensity. True when it stands
+    at least ``above_m`` above the ground here (negative: below it). A steady line overshoots
+    the surface a short burst brings (the manholes store some of it), hence a positive margin."""
+
+    above_m: float = Field(ge=-5.0, le=5.0)
+    ahead: DurationS = Field(1200.0, ge=0.0, le=5400.0)
+    over: DurationS = 600.0
+    nearest: int = Field(2, ge=1, le=10)
+    unknown: Literal["never", "holds"] = "never"
+    """A node with a pipe on its way to the outfall the network file does not describe (length,
+    slope, diameter, capacity, catchment), or an outfall without a level: ``never`` raises,
+    ``holds`` leaves the part out."""
+
+
 class Neighbour(_Compare):
     """The latest value of ``metric`` at the node downstream (or at any node upstream)."""
 
@@ -122,7 +161,9 @@ class Neighbour(_Compare):
 
 class Condition(_Compare):
     """Everything given must hold: a comparison of the rule's metric (or ``metric``), a
-    prediction, a rate, rain, rain against the pipe's capacity, the neighbouring nodes, each
+    prediction, a rate, rain, rain against the pipe's capacity, the predicted head or grade
+    line, the
+    neighbouring nodes, each
     condition under ``all`` and at least one under ``any``."""
 
     metric: str | None = None
@@ -130,6 +171,8 @@ class Condition(_Compare):
     rate: Rate | None = None
     rain: Rain | None = None
     capacity: Capacity | None = None
+    head: Head | None = None
+    hgl: Hgl | None = None
     downstream: Neighbour | None = None
     upstream: Neighbour | None = None
     all: list[Condition] = []
@@ -137,11 +180,13 @@ class Condition(_Compare):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
-        parts = (self.predict, self.rate, self.rain, self.capacity, self.downstream, self.upstream)
+        parts = (self.predict, self.rate, self.rain, self.capacity, self.head, self.hgl,
+                 self.downstream, self.upstream)  # fmt: skip
         nested = self.all or self.any
         if self.comparator() is None and all(p is None for p in parts) and not nested:
             raise ValueError(
-                "a condition needs a comparison, predict, rate, rain, capacity, all or any"
+                "a condition needs a comparison, predict, rate, rain, capacity, head, hgl, "
+                "all or any"
             )
         return self
 

@@ -1,5 +1,6 @@
 """The drainage network a city supplies: which node drains into which, and where the rain
-gauges are (``network.json``, contract §2; ``docs/alerting.md`` says how to write one).
+gauges are (``network.json``, docs/contract.md "The network file"; ``docs/alerting.md`` says
+how to write one).
 
 Each junction drains into exactly one ``downstream`` node (a tree ending in outfalls); drain
 devices map to the node they read. The engine uses it to look at a node's neighbours, to group
@@ -11,6 +12,13 @@ its outgoing pipe's full-flow capacity ``capacity_m3s`` and the area draining to
 precomputes each node's **critical rain intensity**, the rational method inverted
 (``Q = C·i·A / 360`` with Q in m³/s, i in mm/h, A in ha): ``i_crit = 360·Q / (C·A)``, the rain at
 which the outgoing pipe runs full.
+
+From the pipe register a junction may also give its outgoing pipe's ``pipe_length_m``,
+``pipe_slope`` and ``pipe_diameter_m``, and an outfall the ``stage_m`` it discharges against (a
+tide gauge's or tide table's high water). A surcharged pipe loses head ``L·S·(Q/Q_full)²`` (Manning:
+the friction slope grows with the square of the flow, and equals the bed slope ``S`` at full
+flow), so the network precomputes each junction's **full-flow friction head** ``L·S`` and each
+node's **water level when it runs full** (an outfall's stage, else its crown).
 """
 
 from __future__ import annotations
@@ -46,6 +54,10 @@ class Node:
     capacity_m3s: float | None = None
     upstream_area_ha: float | None = None
     runoff_coeff: float | None = None
+    pipe_diameter_m: float | None = None
+    pipe_length_m: float | None = None
+    pipe_slope: float | None = None
+    stage_m: float | None = None
 
     def critical_rain_mmh(self) -> float | None:
         """``360·capacity / (runoff_coeff·upstream_area)``: the rain (mm/h) that fills the
@@ -54,6 +66,21 @@ class Node:
         if q is None or area is None or coeff is None or area <= 0 or coeff <= 0:
             return None
         return RATIONAL_K * q / (coeff * area)
+
+    def friction_head_m(self) -> float | None:
+        """``length·slope``: the head the outgoing pipe loses running exactly full; ``None``
+        without both."""
+        if self.pipe_length_m is None or self.pipe_slope is None:
+            return None
+        return self.pipe_length_m * self.pipe_slope
+
+    def full_level_m(self) -> float | None:
+        """The water level (m on the datum) this node holds when its pipe runs full: an
+        outfall's ``stage_m`` if higher than its crown, else the crown (invert + diameter)."""
+        crown = None if self.pipe_diameter_m is None else self.invert_elev_m + self.pipe_diameter_m
+        if self.stage_m is None or (crown is not None and crown >= self.stage_m):
+            return crown
+        return self.stage_m
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,19 +189,27 @@ def _node(i: int, raw: Any) -> Node:
             capacity_m3s=_optional(i, raw, "capacity_m3s"),
             upstream_area_ha=_optional(i, raw, "upstream_area_ha"),
             runoff_coeff=_optional(i, raw, "runoff_coeff", high=1.0),
+            pipe_diameter_m=_optional(i, raw, "pipe_diameter_m"),
+            pipe_length_m=_optional(i, raw, "pipe_length_m"),
+            pipe_slope=_optional(i, raw, "pipe_slope", high=1.0),
+            stage_m=_optional(i, raw, "stage_m", low=-math.inf),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as exc:
         raise NetworkError(f"nodes[{i}]: {exc!r}") from exc
 
 
-def _optional(i: int, raw: Any, name: str, high: float = math.inf) -> float | None:
-    """An optional non-negative number (at most ``high``) of a node, or ``None``."""
+def _optional(
+    i: int, raw: Any, name: str, high: float = math.inf, low: float = 0.0
+) -> float | None:
+    """An optional number in ``[low, high]`` (non-negative by default) of a node, or ``None``."""
     value = raw.get(name)
     if value is None:
         return None
     x = float(value)
-    if not 0.0 <= x <= high:
-        raise NetworkError(f"nodes[{i}] ({raw.get('id')!r}): {name} {x} is outside [0, {high}]")
+    if not low <= x <= high or math.isnan(x):
+        raise NetworkError(
+            f"nodes[{i}] ({raw.get('id')!r}): {name} {x} is outside [{low:g}, {high:g}]"
+        )
     return x
 
 

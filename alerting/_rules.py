@@ -214,8 +214,9 @@ def _check_condition_metrics(where: str, field: str, kind: str, cond: Condition)
                     ("rate.metric", cond.rate.metric if cond.rate else None)):  # fmt: skip
         if m is not None:
             _check_metric(where, f"{field}.{name}", kind, m)
-    if cond.capacity is not None and kind != "drain":
-        raise RuleError(f"{where}: field '{field}.capacity': only drain rules see a network")
+    for name, part in (("capacity", cond.capacity), ("head", cond.head), ("hgl", cond.hgl)):
+        if part is not None and kind != "drain":
+            raise RuleError(f"{where}: field '{field}.{name}': only drain rules see a network")
     for side, nb in (("downstream", cond.downstream), ("upstream", cond.upstream)):
         if nb is not None:
             if kind != "drain":

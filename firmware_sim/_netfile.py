@@ -8,6 +8,10 @@ outgoing pipe's full-flow Manning capacity ``capacity_m3s`` (``null`` for an out
 draining to it, its own subcatchment and every one upstream, ``upstream_area_ha``, and that area's
 mean runoff coefficient ``runoff_coeff`` (area-weighted, GB 50014's composite from the
 impervious share: 0.35 for wet green land up to 0.95 for roofs and roads).
+A junction also gives what the pipe register holds of its outgoing pipe: ``pipe_length_m`` and
+``pipe_slope`` (fall over length, from the inlet and outlet inverts). A coastal outfall gives
+``stage_m``, the water level its tide gauge or tide table says it discharges against at high water
+(mean sea level plus the district's tidal half-range; ``null`` for a free outfall inland).
 Node ids are ``<district code>-<name>``, e.g. ``jj-J012``; the registry's ``swmm_node`` is the name.
 """
 
@@ -22,6 +26,7 @@ from firmware_sim._drain import network_size, node_of
 from firmware_sim._fleet import DEFAULT_NODES_PER_DISTRICT, offset_latlon
 from firmware_sim._geo import district
 from firmware_sim._network import Network, generate_network
+from firmware_sim._tide import MEAN_SEA_LEVEL_M
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device
 
@@ -65,6 +70,7 @@ def _nodes(net: Network) -> list[dict[str, Any]]:
             "downstream": _node_id(net, out[j.name].downstream),
             "capacity_m3s": round(out[j.name].full_capacity_m3s(), 4),
             "upstream_area_ha": area, "runoff_coeff": coeff,
+            "pipe_length_m": out[j.name].length_m, "pipe_slope": round(out[j.name].slope, 6),
         })  # fmt: skip
     for o in net.outfalls:
         lat, lon = offset_latlon(info, o.x_m, o.y_m)
@@ -76,6 +82,7 @@ def _nodes(net: Network) -> list[dict[str, Any]]:
             "ground_elev_m": info.ground_m, "max_depth_m": round(info.ground_m - o.invert_m, 3),
             "pipe_diameter_m": into, "downstream": None,
             "capacity_m3s": None, "upstream_area_ha": area, "runoff_coeff": coeff,
+            "stage_m": round(MEAN_SEA_LEVEL_M + info.tide_amplitude_m, 3) if info.coastal else None,
         })  # fmt: skip
     return rows
 
