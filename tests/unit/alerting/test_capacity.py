@@ -135,17 +135,25 @@ def test_a_bad_capacity_condition_is_named(tmp_path: Path, part: str, says: str)
         rules(tmp_path, text)
 
 
-def test_capacity_is_only_for_drains(tmp_path: Path) -> None:
-    text = """
+@pytest.mark.parametrize(
+    ("part", "says"),
+    [
+        ("{capacity: {above: 1}}", "capacity': only drain rules"),
+        ("{head: {within_m: 0.2}}", r"field 'tiers\[0\].raise.all\[1\].head'"),
+        ("{hgl: {above_m: 0.2}}", r"field 'tiers\[0\].raise.all\[1\].hgl'"),
+    ],
+)
+def test_network_conditions_are_only_for_drains(tmp_path: Path, part: str, says: str) -> None:
+    text = f"""
     version: 1
     kind: toilet
     rules:
       - name: toilet.x
         category: exceedance
         metric: nh3_mgm3
-        tiers: [{tier: yellow, raise: {all: [{above: 1}, {capacity: {above: 1}}]}}]
+        tiers: [{{tier: yellow, raise: {{all: [{{above: 1}}, {part}]}}}}]
     """
-    with pytest.raises(RuleError, match="capacity': only drain rules"):
+    with pytest.raises(RuleError, match=rf"rule 'toilet.x'.*{says}"):
         rules(tmp_path, text)
 
 

@@ -177,20 +177,6 @@ def test_a_bad_head_condition_is_named(tmp_path: Path, part: str, says: str) -> 
         rules(tmp_path, text)
 
 
-def test_head_is_only_for_drains(tmp_path: Path) -> None:
-    text = """
-    version: 1
-    kind: toilet
-    rules:
-      - name: toilet.x
-        category: exceedance
-        metric: nh3_mgm3
-        tiers: [{tier: yellow, raise: {all: [{above: 1}, {head: {within_m: 0.2}}]}}]
-    """
-    with pytest.raises(RuleError, match=r"rule 'toilet.x': field 'tiers\[0\].raise.all\[1\].head'"):
-        rules(tmp_path, text)
-
-
 @pytest.mark.parametrize(("field", "value"), [("pipe_slope", 1.5), ("pipe_length_m", -3.0)])
 def test_a_pipe_field_out_of_range_is_refused_naming_node_and_field(
     field: str, value: float

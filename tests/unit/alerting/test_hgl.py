@@ -164,17 +164,3 @@ def test_a_bad_hgl_condition_is_named(tmp_path: Path, part: str, says: str) -> N
     text = HGL.replace("- {hgl: {above_m: 0.0, ahead: 0s, over: 10m, nearest: 1}}", f"- {part}")
     with pytest.raises(RuleError, match=rf"rules.yaml: rule 'drain.hgl': field .*{says}"):
         rules(tmp_path, text)
-
-
-def test_hgl_is_only_for_drains(tmp_path: Path) -> None:
-    text = """
-    version: 1
-    kind: toilet
-    rules:
-      - name: toilet.x
-        category: exceedance
-        metric: nh3_mgm3
-        tiers: [{tier: yellow, raise: {all: [{above: 1}, {hgl: {above_m: 0.2}}]}}]
-    """
-    with pytest.raises(RuleError, match=r"rule 'toilet.x': field 'tiers\[0\].raise.all\[1\].hgl'"):
-        rules(tmp_path, text)
