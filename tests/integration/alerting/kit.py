@@ -15,11 +15,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alerting import Engine, load_rules
-from alerting._backtest import replay
-from alerting._service import AlertingService
-from alerting._service_build import Store, build_service, load_fleet
-from alerting._settings import AlertingSettings
+from alerting import (
+    AlertingService,
+    AlertingSettings,
+    Engine,
+    build_service,
+    load_fleet,
+    load_rules,
+    replay,
+)
+from alerting._service_build import Store
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, Registry, load_registry, write_registry_csv
 from telemetry_core.schema import AlertTransition, Status, Telemetry, decode, encode
