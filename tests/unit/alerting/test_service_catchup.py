@@ -17,6 +17,7 @@ from telemetry_core.clock import ManualClock
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, Registry
 from telemetry_core.schema import AlertTransition, Telemetry, decode, encode
+from telemetry_core.topics import Topic, parse_topic
 from tests.unit.alerting.kit import rules
 from tests.unit.alerting.service_fakes import NOW_MS, FakeMessage, FakeSource, MemoryStore
 
@@ -88,9 +89,7 @@ class Restarted:
         return [t for t in out if t.rule == "device.silent"]
 
 
-def _parsed(device_id: str, ts_ms: int) -> tuple[object, Telemetry]:
-    from telemetry_core.topics import parse_topic
-
+def _parsed(device_id: str, ts_ms: int) -> tuple[Topic, Telemetry]:
     return parse_topic(_topic(device_id)), decode(_reading(device_id, ts_ms), Telemetry)
 
 
