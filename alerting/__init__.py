@@ -18,7 +18,7 @@ from alerting._hygiene import Silence
 from alerting._network import Network, Node, load_network, network_from_dict
 from alerting._rules import LoadedRule, RuleSet, default_rules_dir, load_rules
 from alerting._service import AlertingService
-from alerting._service_build import build_service, load_fleet
+from alerting._service_build import build_service, load_fleet, rules_of
 from alerting._settings import AlertingSection, AlertingSettings
 from alerting._store import ActiveAlert, AlertStore
 from alerting.errors import (
@@ -60,6 +60,7 @@ __all__ = [
     "load_rules",
     "network_from_dict",
     "replay",
+    "rules_of",
     "sim_dir_items",
     "summarize",
     "theil_sen",
