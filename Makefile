@@ -58,7 +58,7 @@ test-integration: bootstrap venv ## Run the tests against real Mosquitto and Inf
 fuzz: venv ## Fuzz the ingest path and the edge command handler (FUZZ_SECONDS per target, default 300)
 	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS) --work .fuzz
 
-demo: bootstrap venv ## Start the servers and watch simulated devices' readings flow and land
+demo: bootstrap venv ## Start the servers, the ingester and the alerting service; watch readings land and alerts rise
 	$(BIN)/xiuhua demo
 
 bench: bootstrap venv ## Run the benchmarks and print their figures

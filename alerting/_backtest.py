@@ -22,6 +22,7 @@ import msgspec
 
 from alerting._engine import Engine
 from alerting._rules import RuleSet
+from alerting.errors import SimDirError
 from telemetry_core.registry import Registry
 from telemetry_core.schema import TIERS, AlertTransition, Event, Status, Telemetry
 from telemetry_core.topics import Channel, Topic
@@ -137,10 +138,6 @@ def reorder(items: Iterable[Item], slack_ms: int = REORDER_SLACK_MS) -> Iterator
 
 
 # -- a simulator run's output directory ------------------------------------------------------
-
-
-class SimDirError(ValueError):
-    """A simulator output directory that cannot be replayed; names the file and line."""
 
 
 def sim_dir_items(

@@ -15,6 +15,7 @@ from typing import Any, Final
 import httpx
 
 from alerting._backtest import Item
+from alerting.errors import InfluxHistoryError
 from telemetry_core.kinds import kind_spec
 from telemetry_core.registry import Registry
 from telemetry_core.schema import CONTRACT_VERSION, Event, Severity, Status, Telemetry
@@ -24,10 +25,6 @@ from telemetry_core.topics import Channel, Topic
 WINDOW_S: Final = 3600.0
 _BOOT: Final = "backtest"
 _SKIP: Final = frozenset({"time", "device_id", "district", "kind", "seq", "historical"})
-
-
-class InfluxHistoryError(RuntimeError):
-    """InfluxDB did not answer a history query; names the query and the reply."""
 
 
 class InfluxHistory:

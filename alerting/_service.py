@@ -21,6 +21,7 @@ from typing import Any, Final, Protocol
 import msgspec
 import structlog
 
+from alerting._catchup import EventClock
 from alerting._checkpoint import AckLedger, Checkpointer, Sealed, StateStore
 from alerting._consumer import RECONNECTED, Backoff, PublishLedger
 from alerting._consumer_deadletter import dead_letter, topic_text
@@ -102,6 +103,7 @@ class AlertingService:
         max_unconfirmed: int,
         store_backoff: Backoff,
         devices: int = 0,
+        catchup_quiet_s: float = 10.0,
         metrics: PromMetrics | None = None,
         on_thread_death: DeathHandler | None = None,
         silences: Callable[[], Sequence[Silence]] | None = None,
@@ -129,6 +131,7 @@ class AlertingService:
         self._generation = 0
         start = clock.monotonic_s()
         self._last_cp_s = self._last_tick_s = self._last_stats_s = start
+        self._event_clock = EventClock(catchup_quiet_s, heard_at_s=start)
         self._threads: list[threading.Thread] = []
         self._on_thread_death = on_thread_death or exit_process
         self.failed: str | None = None
@@ -243,12 +246,15 @@ class AlertingService:
             item = inbox.popleft()
             if item is RECONNECTED:
                 self._generation += 1
+                self._event_clock.heard(self._clock.monotonic_s())  # its queue comes next
                 continue
             self._handle(item, now_ms)
             handled += 1
         self.counters.received += handled
         self._metrics.received.inc(handled)
         self._metrics.evaluated.inc(self.counters.evaluated - evaluated)
+        if handled:
+            self._event_clock.heard(self._clock.monotonic_s(), self._router.last_ts_ms)
         if handled and self._router.last_ts_ms:
             self.counters.lag_ms = int(self._clock.now_s() * 1000) - self._router.last_ts_ms
         return handled
@@ -331,12 +337,20 @@ class AlertingService:
             self.refresh_silences_once()
 
     def maybe_tick(self, force: bool = False) -> None:
-        """Tick the engine on wall time if the interval passed (silent devices, silences)."""
+        """Tick the engine if the interval passed (silent devices, reminders), at wall time
+        once caught up and at the event time read so far before (``_catchup``)."""
         now_s = self._clock.monotonic_s()
         if not force and now_s - self._last_tick_s < self._tick_interval_s:
             return
         self._last_tick_s = now_s
-        transitions = self._router.engine.tick(self._clock.now_s())
+        settled = not self._source.inbox and not self._ledger.dirty and not self._checkpointer.busy
+        at_s = self._event_clock.tick_at(
+            self._clock.now_s(), now_s, subscribed=self._source.subscribed.is_set(),
+            settled=settled,
+        )  # fmt: skip
+        if at_s is None:
+            return
+        transitions = self._router.engine.tick(at_s)
         if transitions:
             self._publish_transitions(transitions)
 

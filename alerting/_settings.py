@@ -30,7 +30,11 @@ class AlertingSection(Section):
     """How often state is made durable; messages are acknowledged up to the last checkpoint.
     At least ten times what a snapshot takes (about 0.1 s for 10,000 drains here)."""
     tick_interval_s: float = Field(1.0, gt=0, le=300)
-    """How often the engine is ticked on wall time (silent devices, expiring silences)."""
+    """How often the engine is ticked (silent devices, reminders): at wall time once caught up,
+    at the event time read so far while a backlog drains (``alerting._catchup``)."""
+    catchup_quiet_s: float = Field(10.0, gt=0, le=3600)
+    """Nothing received and nothing unacknowledged for this long: the service counts as caught
+    up and ticks at wall time even if the last reading it read was old."""
     silence_refresh_s: float = Field(5.0, gt=0, le=300)
     """How often the silences are read again from the state store: one added or expired with
     ``xiuhua alerting silence`` while the service runs is in force within this time."""

@@ -6,7 +6,9 @@
     └── AlertingError
         ├── RuleError       a rules file is wrong: names the file, the rule and the field
         ├── NetworkError    a network file is wrong: names the file and the node
-        └── StoreError      the state store failed (a database error, translated)
+        ├── StoreError      the state store failed (a database error, translated)
+        ├── SimDirError     a simulator run's directory cannot be replayed (also a ValueError)
+        └── InfluxHistoryError  InfluxDB did not answer a history query (also a RuntimeError)
 """
 
 from __future__ import annotations
@@ -28,3 +30,11 @@ class NetworkError(AlertingError):
 
 class StoreError(AlertingError):
     """The alert store failed; the message names the database and the operation."""
+
+
+class SimDirError(AlertingError, ValueError):
+    """A simulator output directory that cannot be replayed; names the file and line."""
+
+
+class InfluxHistoryError(AlertingError, RuntimeError):
+    """InfluxDB did not answer a history query; names the query and the reply."""

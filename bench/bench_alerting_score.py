@@ -24,8 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerting import default_rules_dir, load_network, load_rules
-from alerting._backtest import sim_dir_items
+from alerting import default_rules_dir, load_network, load_rules, sim_dir_items
 from firmware_sim import load_scenario, load_truth_events, make_fleet, run_to_files
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Registry

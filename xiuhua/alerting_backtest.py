@@ -14,9 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from alerting import Engine, RuleSet, load_rules
-from alerting._backtest import Item, Replay, RuleSummary, replay, summarize
-from alerting._network import Network
+from alerting import (
+    Engine,
+    Item,
+    Network,
+    Replay,
+    RuleSet,
+    RuleSummary,
+    load_rules,
+    replay,
+    summarize,
+)
 from firmware_sim import LabelScore, ScoredAlert, TruthEvent, score_alerts
 from telemetry_core.registry import Registry
 from telemetry_core.schema import AlertTransition

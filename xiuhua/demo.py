@@ -1,9 +1,11 @@
 """``xiuhua demo``: the whole pipeline on this machine, with a live count of readings stored.
 
 Starts Mosquitto and InfluxDB as child processes, writes a fleet file for one district, runs the
-cloud ingester and an edge gateway hosting simulated devices (as the same ``xiuhua ingest`` and
-``xiuhua edge`` commands an operator would run), shows readings landing in InfluxDB as they
-arrive, then drains and stops everything and prints a summary read back with InfluxQL.
+cloud ingester, the alerting service and an edge gateway hosting simulated devices (as the same
+``xiuhua ingest``, ``xiuhua alerting`` and ``xiuhua edge`` commands an operator would run), shows
+readings landing in InfluxDB and alert transitions raised as they arrive, then drains and stops
+everything and prints a summary read back with InfluxQL (readings, and the alert transitions
+the ingester stored).
 
 Simulated time runs ``speed`` times faster than the wall clock, so it starts in the past
 (``[edge] sim_start`` = now - (duration + 5 s) x speed) and ends at the present, less the few
@@ -32,10 +34,11 @@ from telemetry_core.errors import ServiceError
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.logging import configure_logging
 from telemetry_core.registry import Device, write_registry_csv
+from xiuhua import demo_alerts
 from xiuhua._children import OWNER_FILE, ChildProcess, remove_stale_folders
 from xiuhua._signals import Interrupted, interrupt_on_signals
 from xiuhua.services import InfluxDB, Mosquitto
-from xiuhua.watch import TelemetryWatch
+from xiuhua.watch import AlertWatch, TelemetryWatch
 
 __all__ = [
     "STOP_SLACK_S",
@@ -140,16 +143,18 @@ def stored_counts(influx: InfluxDB) -> dict[str, int]:
     return counts
 
 
-def _progress_line(elapsed_s: float, counts: Mapping[str, int], rate: float) -> str:
+def _progress_line(elapsed_s: float, counts: Mapping[str, int], rate: float, alerts: str) -> str:
     total = sum(counts[k] for k in KINDS)
     per_kind = " · ".join(f"{k} {counts[k]:,}" for k in KINDS)
     return (
         f"  {elapsed_s:5.0f} s   stored {total:7,} readings ({per_kind})   "
-        f"rejected {counts['rejected']}   {rate:6.1f}/s"
+        f"rejected {counts['rejected']}   {rate:6.1f}/s   {alerts}"
     )
 
 
-def _watch(influx: InfluxDB, children: list[ChildProcess], duration_s: float) -> dict[str, int]:
+def _watch(
+    influx: InfluxDB, children: list[ChildProcess], duration_s: float, alerts: AlertWatch
+) -> dict[str, int]:
     started = time.monotonic()
     last_total, last_t = 0, started
     counts = stored_counts(influx)
@@ -160,7 +165,7 @@ def _watch(influx: InfluxDB, children: list[ChildProcess], duration_s: float) ->
         total = sum(counts[k] for k in KINDS)
         rate = (total - last_total) / max(now - last_t, 1e-3)
         last_total, last_t = total, now
-        line = _progress_line(now - started, counts, rate)
+        line = _progress_line(now - started, counts, rate, demo_alerts.progress(alerts))
         typer.echo(f"\r{line}" if tty else line, nl=not tty)
         # Never past the planned end: simulated time would run beyond the present.
         time.sleep(min(1.0 if tty else 5.0, max(0.0, duration_s - (time.monotonic() - started))))
@@ -192,17 +197,22 @@ def _wait_started(
 
 
 def _drain(influx: InfluxDB, ingest: ChildProcess, quiet_s: float = 3.0) -> dict[str, int]:
-    """Wait until the ingester has written what the broker still holds (counts stop moving)."""
-    counts = stored_counts(influx)
+    """Wait until the ingester has written what the broker still holds (counts, alert
+    transitions included, stop moving)."""
+
+    def now() -> tuple[dict[str, int], int]:
+        return stored_counts(influx), demo_alerts.stored_alerts(influx, DATABASE)
+
+    counts = now()
     stable_since = time.monotonic()
     deadline = stable_since + 60.0
     while time.monotonic() - stable_since < quiet_s and time.monotonic() < deadline:
         _check_alive([ingest])
         time.sleep(0.5)
-        latest = stored_counts(influx)
+        latest = now()
         if latest != counts:
             counts, stable_since = latest, time.monotonic()
-    return counts
+    return counts[0]
 
 
 def _summary(influx: InfluxDB, counts: Mapping[str, int], devices: int) -> None:
@@ -263,22 +273,35 @@ def run_demo(plan: DemoPlan, fleet: list[Device], work: Path) -> None:
         typer.echo(f"  Mosquitto {mqtt.url}   InfluxDB {influx.url} (database {DATABASE})")
         watch = TelemetryWatch(mqtt.host, mqtt.port)
         stack.callback(watch.close)
+        alert_watch = AlertWatch(mqtt.host, mqtt.port)
+        stack.callback(alert_watch.close)
         write_registry_csv(fleet, work / "fleet.csv")
         devices = len(fleet)
         ingest_cfg, edge_cfg = _write_configs(work, plan, mqtt.url, influx.url)
+        alerting_cfg = demo_alerts.write_alerting_config(work, mqtt.url, work / "fleet.csv")
         ingest = ChildProcess("ingester", _xiuhua("ingest", "--config", str(ingest_cfg)),
                               work / "ingest.log")  # fmt: skip
         stack.callback(ingest.stop)
+        alerting = ChildProcess("alerting service",
+                                _xiuhua("alerting", "--config", str(alerting_cfg)),
+                                work / "alerting.log")  # fmt: skip
+        stack.callback(alerting.stop)
+        # Subscribed before the devices start, or it would miss their first readings.
+        _wait_started(alerting, demo_alerts.SUBSCRIBED, [ingest, alerting])
         edge = ChildProcess("edge gateway", _xiuhua("edge", "--config", str(edge_cfg)),
                             work / "edge.log")  # fmt: skip
         stack.callback(edge.stop)
+        children = [ingest, alerting, edge]
         # The simulated devices need a few seconds (SWMM) before their time starts; the run's
         # duration counts from then, so simulated time ends at the present as planned.
-        _wait_started(edge, "stop with Ctrl-C or SIGTERM", [ingest, edge])  # its summary
-        typer.echo("  ingester and edge gateway started; readings stored so far:")
-        _watch(influx, [ingest, edge], plan.duration_s)
-        typer.echo("  stopping the devices, letting the ingester drain ...")
+        _wait_started(edge, "stop with Ctrl-C or SIGTERM", children)  # its summary
+        typer.echo("  ingester, alerting service and edge gateway started; readings stored so far:")
+        _watch(influx, children, plan.duration_s, alert_watch)
+        typer.echo(
+            "  stopping the devices, letting the alerting service and the ingester drain ..."
+        )
         edge.stop()
+        demo_alerts.stop(alerting, alert_watch, lambda: _check_alive([alerting]))
         counts = _drain(influx, ingest)
         _summary(influx, counts, devices)
         stored, published = sum(counts[k] for k in KINDS), watch.count()
@@ -286,8 +309,14 @@ def run_demo(plan: DemoPlan, fleet: list[Device], work: Path) -> None:
             f"  published on the broker: {published:,} distinct readings; stored: {stored:,}; "
             f"missing: {published - stored:,}"
         )
+        alert_lines, alerts_landed = demo_alerts.summary(influx, DATABASE, alert_watch)
+        for line in alert_lines:
+            typer.echo(line)
         if stored == 0 or stored != published:
             typer.echo("the stored readings do not match the published ones", err=True)
+            raise typer.Exit(1)
+        if not alerts_landed:
+            typer.echo("the stored alert transitions do not match the published ones", err=True)
             raise typer.Exit(1)
 
 
@@ -315,8 +344,11 @@ def demo_command(
 ) -> None:
     """Run everything locally and watch readings flow into InfluxDB.
 
-    Ctrl-C or SIGTERM stops the devices, the ingester and the servers, and removes the run's
-    temporary folder (unless --keep).
+    The alerting service runs beside the ingester: the live view counts the alert transitions
+    it raises, and the summary reads them back from InfluxDB (alert_events).
+
+    Ctrl-C or SIGTERM stops the devices, the ingester, the alerting service and the servers,
+    and removes the run's temporary folder (unless --keep).
     """
     plan, fleet = _validated(
         duration, devices=devices, district=district, scenario=scenario, speed=speed, seed=seed
@@ -326,7 +358,7 @@ def demo_command(
         try:
             _run_in_folder(plan, fleet, keep=keep)
         except Interrupted as exc:
-            typer.echo(f"\n{exc}: devices, ingester and servers stopped", err=True)
+            typer.echo(f"\n{exc}: devices, ingester, alerting and servers stopped", err=True)
             raise typer.Exit(exc.exit_code) from None
 
 

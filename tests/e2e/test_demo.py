@@ -11,7 +11,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-def test_demo_stores_every_published_reading_and_shows_the_storm() -> None:
+def test_demo_stores_every_published_reading_and_alert_and_shows_the_storm() -> None:
     # 10 s at 3600x: ten simulated hours ending (about) now, the scenario played from its start,
     # so the typhoon's rain (from hour 2) fills the pipes; a dry day stays below 0.1 m here.
     result = subprocess.run(
@@ -29,6 +29,20 @@ def test_demo_stores_every_published_reading_and_shows_the_storm() -> None:
     peak = re.search(r"highest drain level in the run: ([0-9.]+) m", result.stdout)
     assert peak is not None, result.stdout
     assert float(peak.group(1)) > 0.3, result.stdout
+    # The alerting service ran beside the ingester: what it published landed in alert_events.
+    # At least the devices' offline statuses when the gateway stops raise device.offline.
+    landed = re.search(
+        r"published by the alerting service: ([0-9,]+) distinct transitions; "
+        r"stored: ([0-9,]+); missing: 0",
+        result.stdout,
+    )
+    assert landed is not None, result.stdout
+    assert landed.group(1) == landed.group(2), result.stdout
+    assert int(landed.group(1).replace(",", "")) > 0, result.stdout
+    by_rule = re.search(r"by rule: .*device\.offline (\d+)", result.stdout)
+    assert by_rule is not None, result.stdout
+    assert 0 < int(by_rule.group(1)) <= 6, result.stdout
+    assert re.search(r"alerts \d+$", result.stdout, re.MULTILINE), result.stdout  # the live view
 
 
 def test_cli_help_lists_the_commands() -> None:

@@ -80,7 +80,7 @@ def test_children_die_with_a_killed_demo(tmp_path: Path) -> None:
         wait_until(lambda: STARTED in _text(out) or demo.poll() is not None, timeout_s=180)
         assert demo.poll() is None, _text(out)
         children = tagged_pids(tag) - {demo.pid}
-        assert len(children) >= 4, children  # mosquitto, influxd, ingester, gateway
+        assert len(children) >= 5, children  # mosquitto, influxd, ingester, alerting, gateway
     finally:
         demo.kill()
         demo.wait()

@@ -9,12 +9,17 @@ from pathlib import Path
 
 import typer
 
-from alerting import RuleError, default_rules_dir, load_network, load_rules
-from alerting._backtest import Item, SimDirError, sim_dir_items
-from alerting._backtest_influx import InfluxHistory, InfluxHistoryError
-from alerting._network import Network
-from alerting._settings import AlertingSettings
-from alerting.errors import NetworkError
+from alerting import (
+    AlertingSettings,
+    InfluxHistory,
+    Item,
+    Network,
+    default_rules_dir,
+    load_network,
+    load_rules,
+    sim_dir_items,
+)
+from alerting.errors import InfluxHistoryError, NetworkError, RuleError, SimDirError
 from firmware_sim import TruthEvent, TruthFileError, load_truth_events, parse_duration
 from telemetry_core.errors import ConfigError, RegistryError
 from telemetry_core.registry import Registry, load_registry

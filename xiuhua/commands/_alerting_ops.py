@@ -43,8 +43,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _open(config: Path | None, store_url: str | None) -> AlertStore:
-    from alerting import AlertStore, StoreError
-    from alerting._settings import AlertingSettings
+    from alerting import AlertingSettings, AlertStore, StoreError
     from telemetry_core.errors import ConfigError
     from telemetry_core.settings import load_settings
 
@@ -70,9 +69,7 @@ def _at(text: str, option: str) -> float:
 
 
 def _known_rule(rule: str, config: Path | None) -> None:
-    from alerting import RuleError
-    from alerting._service_build import rules_of
-    from alerting._settings import AlertingSettings
+    from alerting import AlertingSettings, RuleError, rules_of
     from telemetry_core.errors import ConfigError
     from telemetry_core.settings import load_settings
 

@@ -55,8 +55,7 @@ def run(config: ConfigOpt = None) -> None:
 
 
 def _run(config: Path | None) -> None:
-    from alerting._service_build import build_service, load_fleet
-    from alerting._settings import AlertingSettings
+    from alerting import AlertingSettings, build_service, load_fleet
     from alerting.errors import AlertingError
     from telemetry_core.errors import ConfigError, RegistryError
     from telemetry_core.logging import configure_logging
@@ -97,7 +96,8 @@ def check(
     ],
 ) -> None:
     """Validate rules files without running: exit 2 with a message naming file, rule, field."""
-    from alerting import RuleError, load_rules
+    from alerting import load_rules
+    from alerting.errors import RuleError
 
     try:
         loaded = load_rules(rules)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from xiuhua._signals import Interrupted, interrupt_on_signals
-from xiuhua.services._process import die_with_parent
+from xiuhua.services import die_with_parent
 
 app = typer.Typer(help="Run the benchmarks in bench/ one after another; each prints its figures.")
 

@@ -14,7 +14,7 @@ from xiuhua.services._mosquitto import (
     render_mosquitto_conf,
 )
 from xiuhua.services._postgres import PostgreSQL, postgres_argv
-from xiuhua.services._process import free_port, spawn, terminate
+from xiuhua.services._process import die_with_parent, free_port, spawn, terminate
 from xiuhua.services._server import LocalServer
 from xiuhua.services._supervisor import Supervisor, settings_env, settings_toml
 from xiuhua.services._victoria import VictoriaMetrics, victoria_argv
@@ -31,6 +31,7 @@ __all__ = [
     "TlsFiles",
     "VictoriaMetrics",
     "WaitTimeoutError",
+    "die_with_parent",
     "free_port",
     "make_test_certificates",
     "mqtt_answers",

@@ -15,14 +15,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alerting import Engine, load_rules
-from alerting._backtest import replay
-from alerting._service import AlertingService
-from alerting._service_build import Store, build_service, load_fleet
-from alerting._settings import AlertingSettings
+from alerting import (
+    AlertingService,
+    AlertingSettings,
+    Engine,
+    build_service,
+    load_fleet,
+    load_rules,
+    replay,
+)
+from alerting._service_build import Store
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, Registry, load_registry, write_registry_csv
-from telemetry_core.schema import AlertTransition, Status, Telemetry, decode, encode
+from telemetry_core.schema import AlertTransition, Incident, Status, Telemetry, decode, encode
 from telemetry_core.settings import load_settings
 from telemetry_core.topics import parse_topic
 from xiuhua.services import wait_until
@@ -141,8 +146,9 @@ class Publisher:
 
 
 class Collector:
-    """Subscribes to ``xh/v1/_alert/#`` (persistent session, so nothing is missed while the
-    service restarts) and keeps every transition received, duplicates included."""
+    """Subscribes to ``xh/v1/_alert/#`` and ``xh/v1/_incident/#`` (persistent session, so
+    nothing is missed while the service restarts) and keeps every transition and incident
+    message received, duplicates included."""
 
     def __init__(self, host: str, port: int, client_id: str = "test-collector") -> None:
         self.received: list[AlertTransition] = []
@@ -157,9 +163,9 @@ class Collector:
         self._client.on_subscribe = lambda *_a: done.set()
         self._client.connect(host, port, clean_start=False, properties=props)
         self._client.loop_start()
-        self._client.subscribe("xh/v1/_alert/#", qos=1)
-        self._client.subscribe("xh/v1/_deadletter/alerting", qos=1)
-        assert done.wait(30), "the broker did not confirm the collector's subscription"
+        filters = ("xh/v1/_alert/#", "xh/v1/_deadletter/alerting", "xh/v1/_incident/#")
+        self._client.subscribe([(f, 1) for f in filters])  # one SUBACK for all three
+        assert done.wait(30), "the broker did not confirm the collector's subscriptions"
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -177,6 +183,13 @@ class Collector:
                     seen.add(t.transition_id)
                     out.append(t)
         return out
+
+    def incidents(self) -> list[tuple[str, Incident]]:
+        """Incident messages received, with their topics, in arrival order."""
+        with self._lock:
+            return [
+                (t, decode(p, Incident)) for t, p in self.raw if t.startswith("xh/v1/_incident/")
+            ]
 
     def dead_letters(self) -> list[dict[str, object]]:
         """Dead letters received."""

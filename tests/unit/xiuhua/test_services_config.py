@@ -38,7 +38,7 @@ EXPECTED_EXPORTS = {
     "VictoriaMetrics", "WaitTimeoutError", "free_port", "mqtt_answers", "quote_ident",
     "render_influxdb_conf", "render_mosquitto_conf", "settings_env", "settings_toml",
     "victoria_argv", "wait_until", "TlsFiles", "make_test_certificates",
-    "spawn", "terminate", "PostgreSQL", "postgres_argv",
+    "spawn", "terminate", "PostgreSQL", "postgres_argv", "die_with_parent",
 }  # fmt: skip
 
 
