@@ -61,10 +61,12 @@ def test_add_list_expire(url: str) -> None:
     _, listed = _run("silence", "list", "--store", url)
     assert [line.split()[:2] for line in listed.splitlines()] == [["1", "active"], ["2", "pending"]]
 
-    assert _run("silence", "expire", "1", "--store", url) == (0, "silence 1: expired\n")
-    assert _run("silence", "expire", "2", "--store", url)[0] == 0
-    code, out = _run("silence", "expire", "1", "--store", url)
+    assert _run("silence", "expire", "--id", "1", "--store", url) == (0, "silence 1: expired\n")
+    assert _run("silence", "expire", "--id", "2", "--store", url)[0] == 0
+    code, out = _run("silence", "expire", "--id", "1", "--store", url)
     assert (code, "no such silence in force or to come" in out) == (2, True)
+    code, out = _run("silence", "expire", "--id", "one", "--store", url)
+    assert (code, "want the number `silence list` shows" in out) == (2, True)
     assert _run("silence", "list", "--store", url)[1] == "no silences in force or to come\n"
     _, every = _run("silence", "list", "--all", "--store", url)
     assert [line.split()[:2] for line in every.splitlines()] == [["1", "ended"]]  # 2 never began

@@ -168,12 +168,16 @@ def silence_list(
 
 @silence_app.command("expire")
 def silence_expire(
-    silence_id: Annotated[int, typer.Argument(help="The id `silence list` shows.")],
+    silence_id: Annotated[
+        str, typer.Option("--id", metavar="ID", help="The id `silence list` shows.")
+    ],
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """End a silence now (one not begun yet is deleted)."""
-    if not _open(config, store).expire_silence(silence_id, time.time()):
+    if not silence_id.isdigit():
+        raise _fail(f"silence expire {silence_id!r}: want the number `silence list` shows")
+    if not _open(config, store).expire_silence(int(silence_id), time.time()):
         raise _fail(f"silence {silence_id}: no such silence in force or to come (silence list)")
     typer.echo(f"silence {silence_id}: expired")
 

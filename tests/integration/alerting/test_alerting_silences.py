@@ -55,7 +55,7 @@ def test_a_silence_added_and_expired_while_running_mutes_only_its_district(
         assert got[loud].notify
         assert "active" in _cli("silence", "list", "--config", str(config))
 
-        _cli("silence", "expire", "1", "--config", str(config))
+        _cli("silence", "expire", "--id", "1", "--config", str(config))
         wait_until(lambda: service.silences[0].ends_s <= time.time(), timeout_s=30,
                    message="the service to read the expired silence")  # fmt: skip
         after = int(time.time() * 1000) + 1000
