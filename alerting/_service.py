@@ -1,15 +1,16 @@
 """The alerting service: a processor thread evaluates, a checkpoint thread makes it durable.
 
     MQTT network thread ──inbox──▶ processor ── engine ──▶ transitions published at once
-          ▲                           │ every checkpoint_interval_s: snapshot, seal
+          ▲                           │ every checkpoint_interval_s: engine.delta(), seal
           │                           ▼
-          └──── acks ◀──── checkpoint thread: store.checkpoint(); wait for PUBACKs; ack
+          └──── acks ◀──── checkpoint thread: wait for PUBACKs; store.checkpoint(); ack
 
 A message is acknowledged only once the state change it caused is in the store and every
 transition published before its checkpoint was acknowledged by the broker (``_checkpoint``).
 A message that cannot be handled, whatever the reason, is dead-lettered and acknowledged with
-the others. A worker thread that dies is reported by :meth:`AlertingService.dead_thread`; the
-command then exits non-zero.
+the others; so is a transition the store refused for good (``store_refused``). A worker
+thread that dies (the checkpoint thread does on a permanent store error it cannot set aside)
+is reported by :meth:`AlertingService.dead_thread`; the command then exits non-zero.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ _BATCH: Final = 2000
 """Messages evaluated between two looks at the checkpoint, tick and stats clocks."""
 _SNAPSHOT_BUDGET: Final = 10.0
 """Checkpoints are at least this many snapshot durations apart (see ``maybe_checkpoint``)."""
+STORE_REFUSED: Final = "store_refused"
+"""Dead-letter reason of a transition the state store refused for good."""
 _POLL_S: Final = 0.05
 """Longest wait for a message: bounds how late ticks, checkpoints and stats run."""
 
@@ -208,6 +211,7 @@ class AlertingService:
         self.maybe_tick()
         self._publish_incidents()
         self.maybe_checkpoint()
+        self._dead_letter_refused()
         self.maybe_stats()
 
     def process_pending(self) -> int:
@@ -263,6 +267,15 @@ class AlertingService:
         )  # fmt: skip
         self._source.publish_later(self._deadletter_topic, record)
 
+    def _dead_letter_refused(self) -> None:
+        """Transitions the store refused for good (published already; not in its alert table)."""
+        refused = self._checkpointer.refused
+        now_ms = int(self._clock.now_s() * 1000)
+        while refused:
+            transition, why = refused.popleft()
+            topic = alert_topic(transition.district, transition.device_id)
+            self._dead_letter(topic, _JSON.encode(transition), STORE_REFUSED, why, now_ms)
+
     def _publish_transitions(self, transitions: Sequence[AlertTransition]) -> None:
         for transition in transitions:
             self._source.publish_later(
@@ -297,8 +310,9 @@ class AlertingService:
         """Seal and hand over a checkpoint if the interval passed and the last one is done.
 
         The interval is ``checkpoint_interval_s`` or :data:`_SNAPSHOT_BUDGET` times what the
-        last snapshot took, whichever is longer: the snapshot stops evaluation while it is
-        taken, so it may cost at most a tenth of the processor's time.
+        last delta took, whichever is longer: evaluation stops while the parts changed since
+        the last checkpoint are encoded, so that may cost at most a tenth of the processor's
+        time.
         """
         now_s = self._clock.monotonic_s()
         if not force and now_s - self._last_cp_s < self._cp_gap_s:
@@ -306,12 +320,13 @@ class AlertingService:
         if not self._ledger.dirty or self._checkpointer.busy:
             return False  # nothing new, or keep accumulating while the last one is written
         self._last_cp_s = now_s
-        state = self._router.engine.snapshot()
+        engine = self._router.engine
+        delta = engine.delta()
         took_s = self._clock.monotonic_s() - now_s
         self._metrics.snapshot_seconds.observe(took_s)
         self._cp_gap_s = max(self._cp_interval_s, _SNAPSHOT_BUDGET * took_s)
-        sealed = self._ledger.seal(state, self._source.publishes_queued, now_s)
-        self.counters.state_bytes = len(state)
+        sealed = self._ledger.seal(delta, self._source.publishes_queued, now_s)
+        self.counters.state_bytes = engine.state_bytes
         if not self._checkpointer.submit(sealed):
             self._ledger.restore(sealed)
             return False
