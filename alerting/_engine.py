@@ -73,7 +73,7 @@ class _Device:
 
     __slots__ = (
         "arm", "awake", "device", "evaluators", "last_seen", "last_ts", "merged", "offline",
-        "plan", "rt", "silent", "silent_raised", "ungated", "was_armed",
+        "persist", "plan", "rt", "silent", "silent_raised", "ungated", "was_armed",
     )  # fmt: skip
 
     def __init__(self, device: Device, rt: Runtime) -> None:
@@ -93,6 +93,8 @@ class _Device:
         # rule that fits (``arming_gates``), so a quiet device costs no history.
         self.arm: tuple[Gate, ...] | None = None
         self.was_armed = True
+        self.persist: tuple[tuple[str, RuleState], ...] = ()
+        """(rule name, state) of every evaluator: what the device's part of a checkpoint holds."""
 
 
 class Engine:
@@ -125,6 +127,8 @@ class Engine:
         self._dirty_nodes: set[str] = set()
         self._dirty_gauges: set[str] = set()
         self._deleted: set[str] = set()
+        self._encoded: dict[str, bytes] = {}
+        """Device parts encoded ahead of the next delta, while the service was idle."""
         self._full = True  # the first delta replaces whatever a store holds
         self._part_bytes: dict[str, int] = {}
         self._state_bytes = 0
@@ -158,6 +162,8 @@ class Engine:
         ctx.awake = {ev for ev, g in ctx.plan if g is not None}
         ctx.arm = arming_gates([g for ev, g in ctx.plan if _fits(ev)])
         ctx.rt.gauge = device.device_id in self._gauges or device.kind.value == "rain"
+        evaluators = (*ctx.evaluators, *ctx.silent, *ctx.offline)
+        ctx.persist = tuple((ev.rule.name, ev.state) for ev in evaluators)
         if node is not None and device.kind.value == "drain":
             for metric in sorted(neighbour_metrics | {"fill_ratio"}):
                 fn = extractor("drain", metric, device)
@@ -536,33 +542,47 @@ class Engine:
         messages: the parts must hold exactly the effects of the messages the checkpoint
         acknowledges (``_checkpoint``), no later ones.
         """
+        self.encode_pending(len(self._dirty))
+        parts, self._encoded = self._encoded, {}
+        deleted, self._deleted = self._deleted, set()
         meta = MetaPart(SNAPSHOT_VERSION, self._start_ms, self._watermark_ms,
                         self._flap_slide_ms, self._incident_states())  # fmt: skip
-        parts = {META_KEY: ENCODER.encode(meta)}
-        deleted, self._deleted = self._deleted, set()
-        for ctx in self._dirty:
-            key = DEVICE_PREFIX + ctx.device.device_id
-            part = self._device_part(ctx)
-            if part is None:
-                deleted.add(key)
-            else:
-                parts[key] = ENCODER.encode(part)
+        parts[META_KEY] = ENCODER.encode(meta)
         for node in self._dirty_nodes:
             parts[NODE_PREFIX + node] = ENCODER.encode(self.world.node_values.get(node, {}))
         for gauge in self._dirty_gauges:
             parts[RAIN_PREFIX + gauge] = ENCODER.encode(list(self.world.rain.get(gauge, ())))
-        self._dirty, self._dirty_nodes, self._dirty_gauges = set(), set(), set()
+        self._dirty_nodes, self._dirty_gauges = set(), set()
         full, self._full = self._full, False
         self._count_bytes(parts, deleted, full)
-        return StateDelta(parts, frozenset(deleted - parts.keys()), full)
+        return StateDelta(parts, frozenset(deleted), full)
+
+    def encode_pending(self, limit: int) -> int:
+        """Encode up to ``limit`` of the devices changed since the last delta, ahead of it;
+        how many remain. The service calls it while no message waits, so that the next
+        ``delta()`` (which stops evaluation) has little left to do; a device changed again
+        is encoded again."""
+        dirty, encoded, deleted = self._dirty, self._encoded, self._deleted
+        for _ in range(min(limit, len(dirty))):
+            ctx = dirty.pop()
+            key = DEVICE_PREFIX + ctx.device.device_id
+            part = self._device_part(ctx)
+            if part is None:
+                encoded.pop(key, None)
+                deleted.add(key)
+            else:
+                encoded[key] = ENCODER.encode(part)
+                deleted.discard(key)
+        return len(dirty)
 
     def _device_part(self, ctx: _Device) -> DevicePart | None:
-        states = {ev.rule.name: ev.state for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline)
-                  if not _quiet(ev.state)}  # fmt: skip
+        # Every state, quiet ones too: telling them apart would cost more than encoding them.
+        states = dict(ctx.persist)
         history = {m: list(h) for m, h in ctx.rt.history.items() if h}
         status = self._status.get(ctx.device.device_id)
-        if not states and not history and status is None and ctx.last_seen == UNSET:
-            return None
+        nothing = ctx.last_seen == UNSET and status is None and not history
+        if nothing and all(_quiet(st) for st in states.values()):
+            return None  # nothing to carry over: the device restores fresh
         return DevicePart(states, ctx.last_seen, ctx.last_ts, history, status)
 
     def _count_bytes(self, parts: Mapping[str, bytes], deleted: set[str], full: bool) -> None:

@@ -41,6 +41,8 @@ _BATCH: Final = 2000
 """Messages evaluated between two looks at the checkpoint, tick and stats clocks."""
 _SNAPSHOT_BUDGET: Final = 10.0
 """Checkpoints are at least this many snapshot durations apart (see ``maybe_checkpoint``)."""
+_ENCODE_SLICE: Final = 128
+"""Devices encoded ahead of a checkpoint at a time while idle (about a millisecond)."""
 STORE_REFUSED: Final = "store_refused"
 """Dead-letter reason of a transition the state store refused for good."""
 _POLL_S: Final = 0.05
@@ -213,6 +215,14 @@ class AlertingService:
         self.maybe_checkpoint()
         self._dead_letter_refused()
         self.maybe_stats()
+        self.encode_while_idle()
+
+    def encode_while_idle(self) -> None:
+        """Encode the state changed since the last checkpoint while no message waits, a slice
+        at a time, so the checkpoint itself (which stops evaluation) has little left to do."""
+        inbox, engine = self._source.inbox, self._router.engine
+        while not inbox and not self._stop.is_set() and engine.encode_pending(_ENCODE_SLICE):
+            pass
 
     def process_pending(self) -> int:
         """Evaluate up to a batch of what waits in the inbox; how many messages were handled.

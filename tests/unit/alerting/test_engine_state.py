@@ -108,7 +108,7 @@ def test_parts_applied_one_delta_after_another_restore_the_state_exactly(
     assert carried_on == feed(live, fleet[0], later)  # same transitions, same ids
 
 
-def test_a_state_that_clears_and_a_device_that_leaves_are_dropped_from_the_store(
+def test_a_state_that_clears_is_rewritten_and_a_device_that_leaves_is_deleted(
     fill_rules: RuleSet,
 ) -> None:
     one, two = _fleet(2)
@@ -122,7 +122,10 @@ def test_a_state_that_clears_and_a_device_that_leaves_are_dropped_from_the_store
     engine.slide_flapping(T0_MS)
     engine.slide_flapping(T0_MS + 90 * MIN_MS)  # the flapping window forgets the changes
     apply(store, engine.delta())
-    assert DEVICE_DECODER.decode(store["d:dr-jj-000000"]).states == {}  # nothing left to carry
+    cleared = DEVICE_DECODER.decode(store["d:dr-jj-000000"]).states["drain.fill"]
+    assert (cleared.tier, cleared.alert_id, cleared.changes, cleared.latched) == (
+        0, "", [], [False, False]
+    )  # the row now holds the cleared state, not the red one  # fmt: skip
     assert same_state(Engine.restore_parts(store, fill_rules, [one, two]), engine)
 
     without_two = Engine.restore_parts(store, fill_rules, [one])  # the device left the fleet
@@ -231,3 +234,23 @@ def test_any_stream_checkpointed_at_any_points_restores_exactly(
             apply(store, engine.delta())
     apply(store, engine.delta())
     assert same_state(Engine.restore_parts(store, RULES, DEVICES), engine)
+
+
+def test_parts_encoded_ahead_are_the_same_and_a_device_touched_again_is_encoded_again(
+    fill_rules: RuleSet,
+) -> None:
+    fleet = _fleet(5)
+    ahead, plain = Engine(fill_rules, fleet), Engine(fill_rules, fleet)
+    for engine in (ahead, plain):
+        for dev in fleet:
+            feed(engine, dev, [(0, {"fill_ratio": 0.8})])
+        engine.delta()
+        for dev in fleet:
+            feed(engine, dev, [(1, {"fill_ratio": 1.2})])
+    assert ahead.encode_pending(3) == 2
+    assert ahead.encode_pending(10) == 0
+    for engine in (ahead, plain):
+        feed(engine, fleet[0], [(2, {"fill_ratio": 1.3})])  # after its part was encoded
+    early, late = ahead.delta(), plain.delta()
+    assert early == late
+    assert DEVICE_DECODER.decode(early.parts["d:dr-jj-000000"]).last_ts == T0_MS + 2 * MIN_MS

@@ -7,11 +7,14 @@ from collections.abc import Callable
 
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 
+from alerting._checkpoint import AckLedger
 from alerting._consumer import RECONNECTED, Backoff
 from alerting._consumer_route import Router
 from alerting._service import AlertingService
 from alerting._state import StateDelta
+from alerting.errors import StoreError
 from telemetry_core.clock import ManualClock
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, Registry
@@ -241,3 +244,63 @@ def test_a_worker_thread_that_dies_is_reported_by_name_and_stops_the_service() -
     assert died == [("alerting-processor", "MemoryError")]
     assert rig.service.dead_thread() == "alerting-processor"
     assert rig.source.acks == []  # nothing durable, nothing acknowledged
+
+
+def test_a_transition_the_store_refuses_for_good_is_dead_lettered_and_the_stream_goes_on() -> None:
+    rig = Rig()
+    first = rig.send(TOPIC, reading(2.5, NOW_MS - 2000))
+    rig.service.step()
+    [refused] = rig.transitions()
+    rig.store.refuse.add(refused.transition_id)
+    rig.checkpoint()  # written without it
+    rig.service.step()  # the processor dead-letters what the checkpoint thread set aside
+    [letter] = rig.dead_letters()
+    assert letter["reason"] == "store_refused"
+    assert letter["topic"] == "xh/v1/_alert/jiaojiang/dr-jj-000001"
+    assert "memory://test" in str(letter["detail"])
+    assert refused.transition_id in str(letter["payload"])
+    second = rig.send(TOPIC, reading(0.5, NOW_MS - 1000))
+    rig.checkpoint()
+    assert rig.source.acked_mids() == [first, second]
+    assert [t.tier_to for t in rig.store.transitions] == ["none"]
+
+
+def test_a_permanent_store_error_ends_the_checkpoint_thread_naming_the_store() -> None:
+    died: list[tuple[str, BaseException]] = []
+    dead = threading.Event()
+
+    def on_death(name: str, exc: BaseException) -> None:
+        died.append((name, exc))
+        dead.set()
+
+    store = MemoryStore()
+    store.broken = True
+    rig = Rig(store=store, on_thread_death=on_death)
+    rig.send(TOPIC, reading(2.5, NOW_MS))
+    rig.clock.advance(1.0)
+    with capture_logs() as logs:
+        rig.service.start()
+        try:
+            assert dead.wait(30), "the checkpoint thread's death was not reported"
+        finally:
+            rig.service.stop(timeout_s=5)
+    [(name, exc)] = died
+    assert name == "alerting-checkpoint"
+    assert isinstance(exc, StoreError)
+    assert not exc.retryable
+    [fatal] = [e for e in logs if e["event"] == "checkpoint_store_fatal"]
+    assert fatal["store"] == "memory://test"
+    assert "cannot be written" in fatal["error"]
+    assert rig.source.acks == []
+    assert rig.service.checkpointer.store_errors == 1  # not retried
+
+
+def test_a_seal_taken_back_goes_out_merged_into_the_next() -> None:
+    ledger = AckLedger()
+    ledger.note_message(0, 1, 1)
+    first = ledger.seal(StateDelta({"m": b"1", "d:a": b"a1"}, full=True), 3, 0.0)
+    ledger.restore(first)  # the checkpoint thread was still busy
+    ledger.note_message(0, 2, 1)
+    second = ledger.seal(StateDelta({"m": b"2", "d:b": b"b2"}), 5, 1.0)
+    assert second.delta == StateDelta({"m": b"2", "d:a": b"a1", "d:b": b"b2"}, full=True)
+    assert second.acks == ((0, [1, 2]),)
