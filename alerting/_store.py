@@ -20,6 +20,7 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -135,12 +136,25 @@ class ActiveAlert:
 class AlertStore:
     """Alerts, transitions, silences and the checkpoint, in one database (``url``)."""
 
-    def __init__(self, url: str = "sqlite:///alerting.db", *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str = "sqlite:///alerting.db", *, echo: bool = False,
+        lock_timeout_s: float = 10.0,
+    ) -> None:  # fmt: skip
+        """Open (and create the tables of) the store at ``url``; a write waits at most
+        ``lock_timeout_s`` for a lock, then fails as a retryable ``StoreError``."""
         self.url = url
+        lock_ms = max(1, int(lock_timeout_s * 1000))
         try:
-            self._engine: Engine = sa.create_engine(url, echo=echo, future=True)
+            backend = sa.make_url(url).get_backend_name()
+            connect_args = (
+                {"options": f"-c lock_timeout={lock_ms}"} if backend == "postgresql" else {}
+            )
+            self._engine: Engine = sa.create_engine(url, echo=echo, connect_args=connect_args)
             if self._engine.dialect.name == "sqlite":
-                sa.event.listen(self._engine, "connect", _sqlite_pragmas)
+                sa.event.listen(
+                    self._engine, "connect", functools.partial(_sqlite_pragmas, lock_ms)
+                )
+                sa.event.listen(self._engine, "begin", _sqlite_begin)
             _META.create_all(self._engine)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"alert store {self._safe_url()}: cannot open: {exc}") from exc
@@ -370,6 +384,10 @@ class AlertStore:
             return bool(conn.execute(SILENCES.delete().where(SILENCES.c.id == silence_id)).rowcount)
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
 def _chunks(keys: Sequence[str]) -> Iterator[list[str]]:
     for start in range(0, len(keys), _CHUNK):
         yield list(keys[start : start + _CHUNK])
@@ -380,9 +398,12 @@ def _active_clash(exc: sa.exc.SQLAlchemyError) -> bool:
     return "one_active_alert_per_device_rule" in text or "alerts.device_id, alerts.rule" in text
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(lock_ms: int, dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling would let a SAVEPOINT open (and its RELEASE
+    # commit) a transaction of its own: SQLAlchemy begins them instead (its documented recipe).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={lock_ms}")
     cursor.close()

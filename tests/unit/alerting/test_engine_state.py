@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +13,17 @@ from alerting._snapshot import assemble, split
 from alerting._state import DECODER, DEVICE_DECODER, META_KEY, StateDelta
 from telemetry_core import DeviceKind, kind_spec
 from telemetry_core.registry import Device
-from tests.unit.alerting.kit import MIN_MS, T0_MS, drain, feed, message, rules
+from tests.unit.alerting.kit import (
+    CANONICAL,
+    MIN_MS,
+    T0_MS,
+    apply,
+    drain,
+    feed,
+    message,
+    rules,
+    same_state,
+)
 from tests.unit.alerting.kit import status as status_message
 
 FILL = """
@@ -42,28 +51,6 @@ def _fleet(n: int) -> list[Device]:
 
 def _devices(delta: StateDelta) -> list[str]:
     return sorted(k for k in delta.parts if k.startswith("d:"))
-
-
-def apply(store: dict[str, bytes], delta: StateDelta) -> None:
-    """What a store does with a delta."""
-    if delta.full:
-        store.clear()
-    for key in delta.deleted:
-        store.pop(key, None)
-    store.update(delta.parts)
-
-
-_CANONICAL = msgspec.msgpack.Encoder(order="sorted")
-
-
-def same_state(a: Engine, b: Engine) -> bool:
-    """The two engines' whole states are equal, bit for bit (NaN included) once dict keys are
-    sorted: the order of insertion may differ."""
-    return _canonical(a) == _canonical(b)
-
-
-def _canonical(engine: Engine) -> bytes:
-    return _CANONICAL.encode(DECODER.decode(engine.snapshot()))
 
 
 def test_a_delta_holds_only_the_devices_touched_since_the_last(fill_rules: RuleSet) -> None:
@@ -170,7 +157,7 @@ def test_node_values_rain_statuses_and_incidents_travel_in_their_parts() -> None
         assert exercised
     resumed = Engine.restore_parts(store, ruleset, [*devices, gauge], _network())
     assert same_state(resumed, live)
-    assert _CANONICAL.encode(assemble(split(live.snapshot()))) == _CANONICAL.encode(snap)
+    assert CANONICAL.encode(assemble(split(live.snapshot()))) == CANONICAL.encode(snap)
 
 
 def test_an_engine_restored_from_a_whole_snapshot_writes_it_all_once(fill_rules: RuleSet) -> None:
