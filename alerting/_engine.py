@@ -93,8 +93,8 @@ class _Device:
         # rule that fits (``arming_gates``), so a quiet device costs no history.
         self.arm: tuple[Gate, ...] | None = None
         self.was_armed = True
-        self.persist: tuple[tuple[str, RuleState], ...] = ()
-        """(rule name, state) of every evaluator: what the device's part of a checkpoint holds."""
+        self.persist: tuple[tuple[str, Evaluator], ...] = ()
+        """(rule name, evaluator) of every evaluator: whose states a checkpoint holds."""
 
 
 class Engine:
@@ -163,7 +163,7 @@ class Engine:
         ctx.arm = arming_gates([g for ev, g in ctx.plan if _fits(ev)])
         ctx.rt.gauge = device.device_id in self._gauges or device.kind.value == "rain"
         evaluators = (*ctx.evaluators, *ctx.silent, *ctx.offline)
-        ctx.persist = tuple((ev.rule.name, ev.state) for ev in evaluators)
+        ctx.persist = tuple((ev.rule.name, ev) for ev in evaluators)
         if node is not None and device.kind.value == "drain":
             for metric in sorted(neighbour_metrics | {"fill_ratio"}):
                 fn = extractor("drain", metric, device)
@@ -576,12 +576,13 @@ class Engine:
         return len(dirty)
 
     def _device_part(self, ctx: _Device) -> DevicePart | None:
-        # Every state, quiet ones too: telling them apart would cost more than encoding them.
-        states = dict(ctx.persist)
+        # An idle evaluator at tier none with no flapping changes has nothing to carry (the
+        # same as ``_quiet``, which costs several times more; it runs for every state of
+        # every device a checkpoint writes). The others are checked in full.
+        states = {name: ev.state for name, ev in ctx.persist if not _idle_quiet(ev)}
         history = {m: list(h) for m, h in ctx.rt.history.items() if h}
         status = self._status.get(ctx.device.device_id)
-        nothing = ctx.last_seen == UNSET and status is None and not history
-        if nothing and all(_quiet(st) for st in states.values()):
+        if not states and not history and status is None and ctx.last_seen == UNSET:
             return None  # nothing to carry over: the device restores fresh
         return DevicePart(states, ctx.last_seen, ctx.last_ts, history, status)
 
@@ -704,13 +705,19 @@ def _fits(ev: Evaluator) -> bool:
     )
 
 
+def _idle_quiet(ev: Evaluator) -> bool:
+    st = ev.state
+    return (ev.idle and st.tier == 0 and not st.changes) or _quiet(st)
+
+
 def _quiet(st: RuleState) -> bool:
     """A state with nothing to carry over (no tier, nothing counted or timed): left out of the
-    snapshot, restored fresh."""
+    checkpoint, restored fresh. Built of C-level list operations: it runs for every state of
+    every device a checkpoint writes."""
     return (
         st.tier == 0 and st.target == 0 and not st.changes and not st.aux
-        and not any(st.latched) and not any(st.counts) and all(x == UNSET for x in st.since)
-        and st.last_notify_ms == UNSET
+        and st.last_notify_ms == UNSET and True not in st.latched and not any(st.counts)
+        and st.since.count(UNSET) == len(st.since)
     )  # fmt: skip
 
 

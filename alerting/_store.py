@@ -317,16 +317,22 @@ class AlertStore:
         else:
             for keys in _chunks(sorted(delta.deleted)):
                 conn.execute(STATE.delete().where(STATE.c.key.in_(keys)))
-        now = time.time()
-        rows = [{"key": k, "part": v, "written_at_s": now} for k, v in delta.parts.items()]
-        if not rows:
-            return
-        stmt = self._insert(STATE)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"part": stmt.excluded.part, "written_at_s": stmt.excluded.written_at_s},
+        if delta.parts:
+            # Straight to the driver's executemany: thousands of small rows a checkpoint, and
+            # the statement layer's per-row work would hold the interpreter from evaluation.
+            now = time.time()
+            rows = [(k, v, now) for k, v in delta.parts.items()]
+            conn.exec_driver_sql(self._upsert_sql, rows)
+
+    @functools.cached_property
+    def _upsert_sql(self) -> str:
+        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        # Constant names; the values go as parameters.
+        return (
+            f"INSERT INTO {STATE.name} (key, part, written_at_s) VALUES ({mark}, {mark}, {mark}) "  # noqa: S608
+            "ON CONFLICT (key) DO UPDATE SET part = excluded.part, "
+            "written_at_s = excluded.written_at_s"
         )
-        conn.execute(stmt, rows)
 
     # -- reading --------------------------------------------------------------------------------
 
