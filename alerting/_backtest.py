@@ -112,7 +112,7 @@ def replay(engines: Sequence[Engine], items: Iterable[Item], *, tick_s: float = 
 def _tick(engines: Sequence[Engine], outs: list[list[AlertTransition]], at_ms: int) -> None:
     for engine, out in zip(engines, outs, strict=True):
         out.extend(engine.tick(at_ms / 1000))
-        engine.refresh_flapping(at_ms / 1000)
+        out.extend(engine.refresh_flapping(at_ms / 1000))
 
 
 def _feed(engine: Engine, topic: Topic, msg: Message) -> list[AlertTransition]:

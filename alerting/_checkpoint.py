@@ -1,20 +1,38 @@
 """Checkpoints: state made durable, then the messages it covers acknowledged.
 
     processor ──seal()──▶ Sealed ──submit()──▶ checkpoint thread
-                                                 1. store.checkpoint(state, transitions)
-                                                 2. wait: every publish before the seal PUBACKed
+                                                 1. wait: every publish before the seal PUBACKed
+                                                 2. store.checkpoint(delta, transitions)
                                                  3. ack the messages the seal covers
 
 A message is acknowledged only once the state change it caused is in the store **and** every
-transition published up to the seal has been acknowledged by the broker. After a crash the
+transition published up to the seal has been acknowledged by the broker. The PUBACKs come
+first: a state in the store always has its transitions with the broker, so a redelivered
+message that the restored engine ignores (it has already applied it) lost nothing. After a crash the
 store holds the last checkpoint; the broker redelivers every message not acknowledged, which
 is every message after it (and perhaps a few before, whose acks were not sent yet: the engine
 ignores a reading it has already applied), so the same transitions are emitted again with the
 same ids. Consumers deduplicate by ``transition_id``.
+
+A checkpoint holds the parts of the engine's state changed since the previous one
+(:class:`~alerting._state.StateDelta`), taken on the processor thread between two messages, so
+the parts hold exactly the effects of the messages the seal covers. A seal that cannot be
+handed over is merged into the next one, never dropped: a later delta does not repeat it.
+
+Store errors: a **transient** one (connection lost, lock timeout: ``StoreError.retryable``, or
+an ``OSError``) is retried with backoff, nothing acknowledged meanwhile. A **permanent** one
+that belongs to one transition (the database refuses it: a second active alert for one
+(device, rule), a value it cannot hold) is set aside by the store, which writes the rest of
+the checkpoint and returns the refused transition with its reason: it is dead-lettered
+(:attr:`Checkpointer.refused`) and the stream goes on. Any other permanent error (the state
+itself cannot be written) ends the thread, and so the process (exit 70), with
+``checkpoint_store_fatal`` naming the database and the error: retrying would stall the acks
+forever with the process alive, and skipping the write would lose state.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,19 +42,35 @@ from typing import Protocol
 import structlog
 
 from alerting._consumer import Backoff
+from alerting._state import StateDelta
+from alerting.errors import StoreError
 from telemetry_core.schema import AlertTransition
 
 log = structlog.get_logger()
 
 
+Refused = tuple[AlertTransition, str]
+"""A transition the store refused for good, and why (naming the database)."""
+
+
 class StateStore(Protocol):
     """Where checkpoints live (the engine's SQLAlchemy store; a fake in unit tests)."""
 
-    def checkpoint(self, state: bytes, transitions: Sequence[AlertTransition]) -> None:
-        """Make ``state`` and the ``transitions`` since the previous checkpoint durable."""
+    @property
+    def name(self) -> str:
+        """The store, for logs (a URL without its password)."""
+        ...
 
-    def load(self) -> bytes | None:
-        """The state of the last checkpoint, or None if there is none."""
+    def checkpoint(
+        self, delta: StateDelta, transitions: Sequence[AlertTransition]
+    ) -> Sequence[Refused]:
+        """Make ``delta`` and the ``transitions`` since the previous checkpoint durable, except
+        the transitions it returns (refused for good); ``StoreError`` if nothing was written."""
+        ...
+
+    def load(self) -> dict[str, bytes] | None:
+        """The state's parts as of the last checkpoint, or None if there is none."""
+        ...
 
 
 class Acker(Protocol):
@@ -53,7 +87,7 @@ class Acker(Protocol):
 class Sealed:
     """A checkpoint to write and the acknowledgements it releases."""
 
-    state: bytes
+    delta: StateDelta
     transitions: tuple[AlertTransition, ...]
     acks: tuple[tuple[int, list[int]], ...]
     """``(generation, packet ids)`` of the messages whose effects ``state`` holds."""
@@ -69,6 +103,7 @@ class AckLedger:
 
     _acks: dict[int, list[int]] = field(default_factory=dict)
     _transitions: list[AlertTransition] = field(default_factory=list)
+    _carried: StateDelta | None = None
     messages: int = 0
 
     def note_message(self, generation: int, mid: int, qos: int) -> None:
@@ -86,10 +121,12 @@ class AckLedger:
         """Whether anything happened since the last seal."""
         return bool(self.messages or self._transitions)
 
-    def seal(self, state: bytes, publish_watermark: int, now_s: float) -> Sealed:
+    def seal(self, delta: StateDelta, publish_watermark: int, now_s: float) -> Sealed:
         """The checkpoint of everything noted so far; the ledger starts empty again."""
+        if self._carried is not None:
+            delta, self._carried = self._carried.merged(delta), None
         sealed = Sealed(
-            state=state,
+            delta=delta,
             transitions=tuple(self._transitions),
             acks=tuple(self._acks.items()),
             publish_watermark=publish_watermark,
@@ -105,6 +142,7 @@ class AckLedger:
             self._acks.setdefault(generation, [])[:0] = mids
         self._transitions[:0] = sealed.transitions
         self.messages += sealed.messages
+        self._carried = sealed.delta  # the seal merged what was carried before: None now
 
 
 Observer = Callable[[Sealed, float], None]
@@ -112,7 +150,7 @@ Observer = Callable[[Sealed, float], None]
 
 
 class Checkpointer:
-    """The checkpoint thread's work: write, wait for PUBACKs, acknowledge; one seal at a time."""
+    """The checkpoint thread's work: wait for PUBACKs, write, acknowledge; one seal at a time."""
 
     def __init__(
         self,
@@ -136,6 +174,8 @@ class Checkpointer:
         self._lock = threading.Condition()
         self.written = 0
         self.store_errors = 0
+        self.refused: collections.deque[Refused] = collections.deque()
+        """Transitions the store refused for good, for the processor to dead-letter."""
 
     def submit(self, sealed: Sealed) -> bool:
         """Hand ``sealed`` over; False if the previous one is still in hand (keep it for later)."""
@@ -172,9 +212,9 @@ class Checkpointer:
         return done
 
     def complete(self, sealed: Sealed) -> bool:
-        """Write ``sealed``, wait for its publishes, send its acks; False if stopped first."""
+        """Wait for ``sealed``'s publishes, write it, send its acks; False if stopped first."""
         started = time.monotonic()
-        if not self._write(sealed) or not self._wait_confirmed(sealed.publish_watermark):
+        if not self._wait_confirmed(sealed.publish_watermark) or not self._write(sealed):
             return False
         for generation, mids in sealed.acks:
             self._acker.ack_later(generation, mids)
@@ -186,17 +226,26 @@ class Checkpointer:
     def _write(self, sealed: Sealed) -> bool:
         while True:
             try:
-                self._store.checkpoint(sealed.state, sealed.transitions)
-            except Exception as exc:  # noqa: BLE001 - a store error is retried, never fatal
+                refused = self._store.checkpoint(sealed.delta, sealed.transitions)
+            except (StoreError, OSError) as exc:
                 self.store_errors += 1
                 if self._on_error is not None:
                     self._on_error()
+                if isinstance(exc, StoreError) and not exc.retryable:
+                    log.critical("checkpoint_store_fatal", store=self._store.name,
+                                 error=str(exc), error_type=type(exc).__name__)  # fmt: skip
+                    raise
                 # A retried outage: the error, not a traceback per attempt.
-                log.error("checkpoint_write_failed", error=str(exc), error_type=type(exc).__name__)  # noqa: TRY400
+                log.error("checkpoint_write_failed", store=self._store.name, error=str(exc),  # noqa: TRY400
+                          error_type=type(exc).__name__)  # fmt: skip
                 if self._stop.wait(self._backoff.next_delay_s()):
                     return False
                 continue
             self._backoff.reset()
+            if refused:
+                log.error("checkpoint_transitions_refused", store=self._store.name,
+                          refused=len(refused), reason=refused[0][1][:300])  # fmt: skip
+                self.refused.extend(refused)
             return True
 
     def _wait_confirmed(self, watermark: int) -> bool:

@@ -10,7 +10,7 @@ registry, a payload that speaks for the device of its topic, and no timestamp fa
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from alerting._hygiene import Silence
 from telemetry_core.errors import RejectedMessage, RejectReason
@@ -19,9 +19,10 @@ from telemetry_core.registry import Registry
 from telemetry_core.schema import AlertTransition, Event, Incident, Status, Telemetry, decode
 from telemetry_core.topics import Channel, Topic, parse_topic
 
+if TYPE_CHECKING:
+    from alerting._state import StateDelta
+
 _MS_PER_S: Final = 1000
-FLAP_STEP_MS: Final = 60_000
-"""Flapping windows slide at each minute of event time, as in a backtest (``_backtest``)."""
 _ROUTE_CACHE_MAX: Final = 200_000
 """Valid topics only are cached, so the cache is bounded by the fleet anyway; this is a fuse."""
 
@@ -52,12 +53,21 @@ class Engine(Protocol):
         """Incidents opened, updated or closed since the last call."""
         ...
 
-    def refresh_flapping(self, now_s: float) -> None:
-        """Let every flapping window slide to ``now_s``."""
+    def slide_flapping(self, ts_ms: int, historical: bool) -> Sequence[AlertTransition]:
+        """Slide flapping windows if event time ``ts_ms`` entered a new minute; the releases."""
         ...
 
-    def snapshot(self) -> bytes:
-        """The whole state, to checkpoint."""
+    def delta(self) -> StateDelta:
+        """The state changed since the last checkpoint, to checkpoint."""
+        ...
+
+    def encode_pending(self, limit: int) -> int:
+        """Encode up to ``limit`` changed parts ahead of the next delta; how many remain."""
+        ...
+
+    @property
+    def state_bytes(self) -> int:
+        """The size of the whole state as stored."""
         ...
 
 
@@ -81,7 +91,6 @@ class Router:
         self._max_payload_bytes = max_payload_bytes
         self._future_ms = int(max_future_s * _MS_PER_S)
         self._topics: dict[str, Topic] = {}
-        self._next_slide_ms: int | None = None
         self.last_ts_ms = 0
         """Event time of the last live (not historical) reading evaluated, for the lag."""
 
@@ -99,30 +108,18 @@ class Router:
             self._check(parsed, msg.device_id, msg.ts, now_ms)
             if not msg.historical:
                 self.last_ts_ms = msg.ts
-            self._slide(msg.ts)
-            return self._engine.on_telemetry(parsed, msg)
+            released = self._engine.slide_flapping(msg.ts, msg.historical)
+            out = self._engine.on_telemetry(parsed, msg)
+            return [*released, *out] if released else out
         if channel is Channel.EVENT:
             event = decode(payload, Event, self._max_payload_bytes)
             self._check(parsed, event.device_id, event.ts, now_ms)
-            self._slide(event.ts)
-            return self._engine.on_event(parsed, event)
+            released = self._engine.slide_flapping(event.ts, event.historical)
+            out = self._engine.on_event(parsed, event)
+            return [*released, *out] if released else out
         status = decode(payload, Status, self._max_payload_bytes)
         self._check(parsed, status.device_id, status.ts, now_ms)
         return self._engine.on_status(parsed, status)
-
-    def _slide(self, ts_ms: int) -> None:
-        """Let flapping windows slide when event time enters a new minute.
-
-        In event time, not wall time, so a live run evaluates exactly as a replay or a backtest
-        of the same readings (``alerting._backtest.replay`` slides at the same minutes); wall
-        time would unflag a flapping alert in the middle of a backlog of old readings.
-        """
-        nxt = self._next_slide_ms
-        if nxt is None or ts_ms >= nxt:
-            minute = ts_ms // FLAP_STEP_MS * FLAP_STEP_MS
-            if nxt is not None:
-                self._engine.refresh_flapping(minute / 1000)
-            self._next_slide_ms = minute + FLAP_STEP_MS
 
     def district_of(self, topic: str) -> str | None:
         """The district of a valid topic of ours, for tagging a dead letter; else None."""

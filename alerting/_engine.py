@@ -2,15 +2,17 @@
 
 Everything time-dependent uses the readings' own ``ts`` (and, for silent devices, the watermark
 ``tick(now_s)`` is given), so a live run, a replay and a backtest of the same data give the same
-transitions with the same ids. ``snapshot()`` / ``Engine.restore()`` carry every duration,
-count, fit window and last-seen time across a restart.
+transitions with the same ids. ``delta()`` / ``Engine.restore_parts()`` carry every duration,
+count, fit window and last-seen time across a restart, a checkpoint writing only the parts
+(devices, nodes, gauges) changed since the previous one (``_snapshot``); ``snapshot()`` /
+``Engine.restore()`` do the same with the whole state at once.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import Final, Self
 
 from alerting._conditions import HISTORY_POINTS, Runtime, World
 from alerting._derived import extractor
@@ -28,7 +30,23 @@ from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
 from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
 from alerting._network import Network, network_from_registry
 from alerting._rules import LoadedRule, RuleSet
-from alerting._state import DECODER, ENCODER, SNAPSHOT_VERSION, UNSET, RuleState, Snapshot
+from alerting._snapshot import assemble
+from alerting._state import (
+    DECODER,
+    DEVICE_PREFIX,
+    ENCODER,
+    META_KEY,
+    NODE_PREFIX,
+    RAIN_PREFIX,
+    SNAPSHOT_VERSION,
+    UNSET,
+    DevicePart,
+    IncidentState,
+    MetaPart,
+    RuleState,
+    Snapshot,
+    StateDelta,
+)
 from telemetry_core.registry import Device
 from telemetry_core.schema import (
     CONTRACT_VERSION,
@@ -45,6 +63,9 @@ _NONE: Final[list[AlertTransition]] = []
 TIER_NAMES: Final[tuple[TierName, ...]] = ("none", "blue", "yellow", "orange", "red")
 RAIN_POINTS: Final = 240
 GAUGES_PER_DEVICE: Final = 4
+FLAP_STEP_MS: Final = 60_000
+"""Flapping windows slide at each minute of event time (``slide_flapping``)."""
+HEALTH_TYPES: Final = frozenset({"silent", "offline"})
 
 
 class _Device:
@@ -52,7 +73,7 @@ class _Device:
 
     __slots__ = (
         "arm", "awake", "device", "evaluators", "last_seen", "last_ts", "merged", "offline",
-        "plan", "rt", "silent", "silent_raised", "ungated", "was_armed",
+        "persist", "plan", "rt", "silent", "silent_raised", "ungated", "was_armed",
     )  # fmt: skip
 
     def __init__(self, device: Device, rt: Runtime) -> None:
@@ -72,6 +93,8 @@ class _Device:
         # rule that fits (``arming_gates``), so a quiet device costs no history.
         self.arm: tuple[Gate, ...] | None = None
         self.was_armed = True
+        self.persist: tuple[tuple[str, Evaluator], ...] = ()
+        """(rule name, evaluator) of every evaluator: whose states a checkpoint holds."""
 
 
 class Engine:
@@ -99,6 +122,19 @@ class Engine:
         self._watermark_ms = UNSET
         self._status: dict[str, str] = {}
         self._gauges = set(self.network.rain_gauges) if self.network is not None else set()
+        # What changed since the last ``delta()``: only that is encoded and written.
+        self._dirty: set[_Device] = set()
+        self._dirty_nodes: set[str] = set()
+        self._dirty_gauges: set[str] = set()
+        self._deleted: set[str] = set()
+        self._encoded: dict[str, bytes] = {}
+        """Device parts encoded ahead of the next delta, while the service was idle."""
+        self._full = True  # the first delta replaces whatever a store holds
+        self._part_bytes: dict[str, int] = {}
+        self._state_bytes = 0
+        self._flap_slide_ms = UNSET
+        self._flap_watch: dict[str, tuple[_Device, Evaluator]] = {}
+        """Value evaluators whose flapping window holds changes: all that a slide can alter."""
         neighbour_metrics = _neighbour_metrics(rules)
         for device in fleet:
             ctx = self._compile(device, neighbour_metrics)
@@ -126,6 +162,8 @@ class Engine:
         ctx.awake = {ev for ev, g in ctx.plan if g is not None}
         ctx.arm = arming_gates([g for ev, g in ctx.plan if _fits(ev)])
         ctx.rt.gauge = device.device_id in self._gauges or device.kind.value == "rain"
+        evaluators = (*ctx.evaluators, *ctx.silent, *ctx.offline)
+        ctx.persist = tuple((ev.rule.name, ev) for ev in evaluators)
         if node is not None and device.kind.value == "drain":
             for metric in sorted(neighbour_metrics | {"fill_ratio"}):
                 fn = extractor("drain", metric, device)
@@ -166,6 +204,7 @@ class Engine:
             self._start_ms = ts
         out: list[AlertTransition] | None = None
         ctx.last_seen = ctx.last_ts = ts
+        self._dirty.add(ctx)
         if ctx.silent_raised:
             out = self._heard(ctx, ts, msg.historical)
         readings, rt = msg.readings, ctx.rt
@@ -216,9 +255,11 @@ class Engine:
             if v is not None:
                 rt.history[metric].append((t, v))
         if rt.node_feeds:
-            values = self.world.node_values.get(rt.node or "")
+            node = rt.node or ""
+            self._dirty_nodes.add(node)
+            values = self.world.node_values.get(node)
             if values is None:
-                values = self.world.node_values[rt.node or ""] = {}
+                values = self.world.node_values[node] = {}
             for metric, fn in rt.node_feeds:
                 v = fn(readings)
                 if v is not None:
@@ -228,10 +269,12 @@ class Engine:
         mmh = readings.get("rain_mmh")
         if mmh is not None:
             self.world.rain.setdefault(gauge, deque(maxlen=RAIN_POINTS)).append((t, mmh))
+            self._dirty_gauges.add(gauge)
 
     def _heard(self, ctx: _Device, ts: int, historical: bool) -> list[AlertTransition] | None:
         ctx.last_seen = max(ctx.last_seen, ts)
         ctx.silent_raised = False
+        self._dirty.add(ctx)
         out: list[AlertTransition] = []
         for ev in ctx.silent:
             if ev.state.target and ev._set_target(0, "heard from again"):
@@ -252,6 +295,7 @@ class Engine:
         if ctx is None:
             return _NONE
         self._status[msg.device_id] = msg.state
+        self._dirty.add(ctx)
         out: list[AlertTransition] = []
         for ev in ctx.offline:
             offline = msg.state == "offline"
@@ -297,6 +341,7 @@ class Engine:
                     continue  # a silence that began after the alert mutes its reminders too
                 out.append(self._message(ctx, ev, st.tier, now, notify=True, reason="reminder"))
                 st.last_notify_ms = now
+                self._dirty.add(ctx)
 
     # -- transitions ----------------------------------------------------------------------------
 
@@ -305,16 +350,22 @@ class Engine:
         *, change: bool = True,
     ) -> None:  # fmt: skip
         st, rule = ev.state, ev.rule.rule
+        self._dirty.add(ctx)
         was_flapping = st.flapping
         if change:
             note_change(st, ts, rule.flapping)
+            if rule.type not in HEALTH_TYPES:
+                self._flap_watch[ev.key] = (ctx, ev)
         target = st.target
         if st.flapping and target < st.tier:
             if not was_flapping:  # mark it on the map once; hold it at its highest tier
                 reason = f"flapping: held at {TIER_NAMES[st.tier]}"
-                out.append(self._message(ctx, ev, st.tier, ts, notify=False, reason=reason))
+                out.append(self._message(ctx, ev, st.tier, ts, historical=historical,
+                                         notify=False, reason=reason))  # fmt: skip
             return
         if target == st.tier:
+            if was_flapping and not st.flapping:
+                out.append(self._unheld(ctx, ev, ts, historical))
             return
         if st.tier == 0:
             st.alert_id, st.opened_ms = stable_id("a", ctx.device.device_id, rule.name, ts), ts
@@ -346,10 +397,28 @@ class Engine:
     def _release(
         self, ctx: _Device, ev: Evaluator, ts: int, historical: bool, out: list[AlertTransition]
     ) -> None:
-        """A held flapping alert whose window has calmed goes to its real tier again."""
-        refresh_flapping(ev.state, ts, ev.rule.rule.flapping)
-        if not ev.state.flapping and ev.state.target != ev.state.tier:
+        """A flapping alert whose window has calmed is released: one transition says so."""
+        st = ev.state
+        refresh_flapping(st, ts, ev.rule.rule.flapping)
+        if st.flapping:
+            return
+        self._dirty.add(ctx)
+        if st.target != st.tier:
             self._transition(ctx, ev, ts, historical, out, change=False)
+        else:
+            out.append(self._unheld(ctx, ev, ts, historical))
+
+    def _unheld(self, ctx: _Device, ev: Evaluator, ts: int, historical: bool) -> AlertTransition:
+        """Flapping ended with the alert's real tier the one it was held at: a transition from
+        the tier to itself, ``flapping: false``, notified as a change of tier would be."""
+        st, rule = ev.state, ev.rule
+        notify = rule.rule.notify and not historical
+        notify = notify and not self._muted(ctx.device, rule.name, ts)
+        if notify:
+            st.last_notify_ms = ts
+        reason = f"flapping ended: {TIER_NAMES[st.tier]} stands"
+        return self._message(ctx, ev, st.tier, ts, historical=historical, notify=notify,
+                             reason=reason)  # fmt: skip
 
     def _message(
         self, ctx: _Device, ev: Evaluator, from_tier: int, ts: int, *, historical: bool = False,
@@ -423,17 +492,116 @@ class Engine:
                 out[device_id, rule] = TIER_NAMES[st.tier]
         return out
 
-    def refresh_flapping(self, now_s: float) -> None:
-        """Let every flapping window slide to ``now_s`` (the service calls it with its ticks)."""
+    def refresh_flapping(self, now_s: float, historical: bool = False) -> list[AlertTransition]:
+        """Let every flapping window slide to ``now_s``; the releases of alerts that stop
+        flapping (one transition each, ``flapping: false``)."""
         now = int(now_s * 1000)
-        for ctx in self._devices.values():
-            for ev in ctx.evaluators:
-                refresh_flapping(ev.state, now, ev.rule.rule.flapping)
+        out: list[AlertTransition] = []
+        for key, (ctx, ev) in list(self._flap_watch.items()):
+            st = ev.state
+            before = (len(st.changes), st.flapping)
+            if st.flapping:
+                self._release(ctx, ev, now, historical, out)
+            else:
+                refresh_flapping(st, now, ev.rule.rule.flapping)
+            if (len(st.changes), st.flapping) != before:
+                self._dirty.add(ctx)
+            if not st.changes:
+                del self._flap_watch[key]
+        return out
+
+    def slide_flapping(self, ts_ms: int, historical: bool = False) -> list[AlertTransition]:
+        """Slide flapping windows when event time ``ts_ms`` enters a new minute (the service
+        calls it before each message); the releases. The next minute is part of the state.
+
+        In event time, not wall time, so a live run evaluates exactly as a replay of the same
+        readings; wall time would unflag a flapping alert in the middle of a backlog.
+        """
+        nxt = self._flap_slide_ms
+        if nxt != UNSET and ts_ms < nxt:
+            return _NONE
+        minute = ts_ms // FLAP_STEP_MS * FLAP_STEP_MS
+        self._flap_slide_ms = minute + FLAP_STEP_MS
+        if nxt == UNSET:
+            return _NONE
+        return self.refresh_flapping(minute / 1000, historical)
 
     # -- persistence ----------------------------------------------------------------------------
 
+    @property
+    def state_bytes(self) -> int:
+        """The size of the state as the store holds it (the sum of its parts), for stats."""
+        return self._state_bytes
+
+    def delta(self) -> StateDelta:
+        """The parts of the state changed since the last call, encoded (msgpack), for
+        ``AlertStore.checkpoint``; the first call's delta is ``full`` (it replaces a store's).
+
+        Only devices, nodes and gauges touched since the last call are encoded, so the cost
+        follows the traffic, not the fleet. It must run on the engine's own thread, between two
+        messages: the parts must hold exactly the effects of the messages the checkpoint
+        acknowledges (``_checkpoint``), no later ones.
+        """
+        self.encode_pending(len(self._dirty))
+        parts, self._encoded = self._encoded, {}
+        deleted, self._deleted = self._deleted, set()
+        meta = MetaPart(SNAPSHOT_VERSION, self._start_ms, self._watermark_ms,
+                        self._flap_slide_ms, self._incident_states())  # fmt: skip
+        parts[META_KEY] = ENCODER.encode(meta)
+        for node in self._dirty_nodes:
+            parts[NODE_PREFIX + node] = ENCODER.encode(self.world.node_values.get(node, {}))
+        for gauge in self._dirty_gauges:
+            parts[RAIN_PREFIX + gauge] = ENCODER.encode(list(self.world.rain.get(gauge, ())))
+        self._dirty_nodes, self._dirty_gauges = set(), set()
+        full, self._full = self._full, False
+        self._count_bytes(parts, deleted, full)
+        return StateDelta(parts, frozenset(deleted), full)
+
+    def encode_pending(self, limit: int) -> int:
+        """Encode up to ``limit`` of the devices changed since the last delta, ahead of it;
+        how many remain. The service calls it while no message waits, so that the next
+        ``delta()`` (which stops evaluation) has little left to do; a device changed again
+        is encoded again."""
+        dirty, encoded, deleted = self._dirty, self._encoded, self._deleted
+        for _ in range(min(limit, len(dirty))):
+            ctx = dirty.pop()
+            key = DEVICE_PREFIX + ctx.device.device_id
+            part = self._device_part(ctx)
+            if part is None:
+                encoded.pop(key, None)
+                deleted.add(key)
+            else:
+                encoded[key] = ENCODER.encode(part)
+                deleted.discard(key)
+        return len(dirty)
+
+    def _device_part(self, ctx: _Device) -> DevicePart | None:
+        # An idle evaluator at tier none with no flapping changes has nothing to carry (the
+        # same as ``_quiet``, which costs several times more; it runs for every state of
+        # every device a checkpoint writes). The others are checked in full.
+        states = {name: ev.state for name, ev in ctx.persist if not _idle_quiet(ev)}
+        history = {m: list(h) for m, h in ctx.rt.history.items() if h}
+        status = self._status.get(ctx.device.device_id)
+        if not states and not history and status is None and ctx.last_seen == UNSET:
+            return None  # nothing to carry over: the device restores fresh
+        return DevicePart(states, ctx.last_seen, ctx.last_ts, history, status)
+
+    def _count_bytes(self, parts: Mapping[str, bytes], deleted: set[str], full: bool) -> None:
+        sizes = self._part_bytes
+        if full:
+            sizes.clear()
+            self._state_bytes = 0
+        for key in deleted:
+            self._state_bytes -= sizes.pop(key, 0)
+        for key, blob in parts.items():
+            self._state_bytes += len(blob) - sizes.get(key, 0)
+            sizes[key] = len(blob)
+
+    def _incident_states(self) -> list[IncidentState]:
+        return list(self.incidents.incidents.values()) if self.incidents else []
+
     def snapshot(self) -> bytes:
-        """The whole state as bytes (msgpack), for ``AlertStore.checkpoint``."""
+        """The whole state as bytes (msgpack), at once (benchmarks, tests, ``restore``)."""
         ctxs = self._devices.values()
         snap = Snapshot(
             version=SNAPSHOT_VERSION, start_ms=self._start_ms, watermark_ms=self._watermark_ms,
@@ -443,9 +611,8 @@ class Engine:
             history={c.device.device_id: {m: list(h) for m, h in c.rt.history.items() if h}
                      for c in ctxs if any(c.rt.history.values())},
             rain={g: list(h) for g, h in self.world.rain.items()},
-            node_values=self.world.node_values,
-            incidents=list(self.incidents.incidents.values()) if self.incidents else [],
-            status=self._status,
+            node_values=self.world.node_values, incidents=self._incident_states(),
+            status=self._status, flap_slide_ms=self._flap_slide_ms,
         )  # fmt: skip
         return ENCODER.encode(snap)
 
@@ -453,22 +620,40 @@ class Engine:
     def restore(
         cls, blob: bytes, rules: RuleSet, devices: Iterable[Device], network: Network | None = None,
         silences: Sequence[Silence] | None = None,
-    ) -> Engine:  # fmt: skip
+    ) -> Self:  # fmt: skip
         """An engine that carries on from ``snapshot()``'s bytes (rules may have changed: state
-        of rules that no longer exist is dropped, new rules start fresh)."""
+        of rules that no longer exist is dropped, new rules start fresh). Its first
+        ``delta()`` holds the whole state."""
         snap = DECODER.decode(blob)
         if snap.version != SNAPSHOT_VERSION:
             raise ValueError(f"snapshot version {snap.version}, want {SNAPSHOT_VERSION}")
         engine = cls(rules, devices, network, silences)
         engine._load(snap)
+        engine._dirty = set(engine._devices.values())
+        engine._dirty_nodes = set(engine.world.node_values)
+        engine._dirty_gauges = set(engine.world.rain)
+        return engine
+
+    @classmethod
+    def restore_parts(
+        cls, parts: Mapping[str, bytes], rules: RuleSet, devices: Iterable[Device],
+        network: Network | None = None, silences: Sequence[Silence] | None = None,
+    ) -> Self:  # fmt: skip
+        """An engine that carries on from the parts a store holds (``AlertStore.load``); its
+        next ``delta()`` holds only what changes from now on, and drops the parts of devices
+        no longer in the fleet. ``ValueError`` naming a part that cannot be read."""
+        engine = cls(rules, devices, network, silences)
+        engine._load(assemble(parts))
+        engine._full = False
+        known = {DEVICE_PREFIX + d for d in engine._devices}
+        engine._deleted = {k for k in parts if k.startswith(DEVICE_PREFIX) and k not in known}
+        engine._part_bytes = {k: len(v) for k, v in parts.items() if k not in engine._deleted}
+        engine._state_bytes = sum(engine._part_bytes.values())
         return engine
 
     def _load(self, snap: Snapshot) -> None:
-        self._start_ms, self._watermark_ms, self._status = (
-            snap.start_ms,
-            snap.watermark_ms,
-            dict(snap.status),
-        )
+        self._start_ms, self._watermark_ms = snap.start_ms, snap.watermark_ms
+        self._status, self._flap_slide_ms = dict(snap.status), snap.flap_slide_ms
         for ctx in self._devices.values():
             for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
                 saved = snap.states.get(ev.key)
@@ -480,6 +665,9 @@ class Engine:
             for ev in (*ctx.evaluators, *ctx.silent, *ctx.offline):
                 if ev.state.tier:
                     self._active[ev.key] = (ctx, ev)
+            for ev in ctx.evaluators:
+                if ev.state.changes:
+                    self._flap_watch[ev.key] = (ctx, ev)
             ctx.last_ts = snap.last_ts.get(device_id, UNSET)
             for metric, points in snap.history.get(device_id, {}).items():
                 if metric in ctx.rt.history:
@@ -519,13 +707,19 @@ def _fits(ev: Evaluator) -> bool:
     )
 
 
+def _idle_quiet(ev: Evaluator) -> bool:
+    st = ev.state
+    return (ev.idle and st.tier == 0 and not st.changes) or _quiet(st)
+
+
 def _quiet(st: RuleState) -> bool:
     """A state with nothing to carry over (no tier, nothing counted or timed): left out of the
-    snapshot, restored fresh."""
+    checkpoint, restored fresh. Built of C-level list operations: it runs for every state of
+    every device a checkpoint writes."""
     return (
         st.tier == 0 and st.target == 0 and not st.changes and not st.aux
-        and not any(st.latched) and not any(st.counts) and all(x == UNSET for x in st.since)
-        and st.last_notify_ms == UNSET
+        and st.last_notify_ms == UNSET and True not in st.latched and not any(st.counts)
+        and st.since.count(UNSET) == len(st.since)
     )  # fmt: skip
 
 

@@ -52,13 +52,12 @@ class CompiledTier:
 class Evaluator:
     """Base: the rule, its state, and what the last update saw."""
 
-    __slots__ = ("idle", "key", "reason", "rule", "state")
+    __slots__ = ("idle", "key", "rule", "state")
 
     def __init__(self, rule: LoadedRule, state: RuleState, device_id: str) -> None:
         self.rule = rule
         self.state = state
         self.key = f"{device_id}\x1f{rule.name}"
-        self.reason = ""
         # While idle (nothing latched or counted) the engine may skip readings that its gates
         # (``_gates.py``) say cannot raise any tier. False until the first update decides.
         self.idle = False
@@ -70,11 +69,17 @@ class Evaluator:
         """Feed one reading; True if the target tier changed."""
         raise NotImplementedError
 
+    @property
+    def reason(self) -> str:
+        """Why the target tier last changed (kept in the state: a release after a restart
+        gives the same reason as without one)."""
+        return self.state.reason
+
     def _set_target(self, target: int, reason: str) -> bool:
         if target == self.state.target:
             return False
         self.state.target = target
-        self.reason = reason
+        self.state.reason = reason
         return True
 
 

@@ -1,15 +1,16 @@
 """The alerting service: a processor thread evaluates, a checkpoint thread makes it durable.
 
     MQTT network thread ──inbox──▶ processor ── engine ──▶ transitions published at once
-          ▲                           │ every checkpoint_interval_s: snapshot, seal
+          ▲                           │ every checkpoint_interval_s: engine.delta(), seal
           │                           ▼
-          └──── acks ◀──── checkpoint thread: store.checkpoint(); wait for PUBACKs; ack
+          └──── acks ◀──── checkpoint thread: wait for PUBACKs; store.checkpoint(); ack
 
 A message is acknowledged only once the state change it caused is in the store and every
 transition published before its checkpoint was acknowledged by the broker (``_checkpoint``).
 A message that cannot be handled, whatever the reason, is dead-lettered and acknowledged with
-the others. A worker thread that dies is reported by :meth:`AlertingService.dead_thread`; the
-command then exits non-zero.
+the others; so is a transition the store refused for good (``store_refused``). A worker
+thread that dies (the checkpoint thread does on a permanent store error it cannot set aside)
+is reported by :meth:`AlertingService.dead_thread`; the command then exits non-zero.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ _BATCH: Final = 2000
 """Messages evaluated between two looks at the checkpoint, tick and stats clocks."""
 _SNAPSHOT_BUDGET: Final = 10.0
 """Checkpoints are at least this many snapshot durations apart (see ``maybe_checkpoint``)."""
+_ENCODE_SLICE: Final = 128
+"""Devices encoded ahead of a checkpoint at a time while idle (about a millisecond)."""
+STORE_REFUSED: Final = "store_refused"
+"""Dead-letter reason of a transition the state store refused for good."""
 _POLL_S: Final = 0.05
 """Longest wait for a message: bounds how late ticks, checkpoints and stats run."""
 
@@ -115,6 +120,8 @@ class AlertingService:
         self._clock = clock
         self._instance = instance
         self._cp_interval_s = self._cp_gap_s = checkpoint_interval_s
+        self._encoded_s = 0.0
+        """Time spent encoding ahead since the last checkpoint: part of what it costs."""
         self._tick_interval_s = tick_interval_s
         self._stats_interval_s = stats_interval_s
         self._deadletter_topic = deadletter_topic
@@ -230,7 +237,18 @@ class AlertingService:
         self.maybe_tick()
         self._publish_incidents()
         self.maybe_checkpoint()
+        self._dead_letter_refused()
         self.maybe_stats()
+        self.encode_while_idle()
+
+    def encode_while_idle(self) -> None:
+        """Encode the state changed since the last checkpoint while no message waits, a slice
+        at a time, so the checkpoint itself (which stops evaluation) has little left to do."""
+        inbox, engine, clock = self._source.inbox, self._router.engine, self._clock
+        started = clock.monotonic_s()
+        while not inbox and not self._stop.is_set() and engine.encode_pending(_ENCODE_SLICE):
+            pass
+        self._encoded_s += clock.monotonic_s() - started
 
     def process_pending(self) -> int:
         """Evaluate up to a batch of what waits in the inbox; how many messages were handled.
@@ -287,6 +305,15 @@ class AlertingService:
             instance=self._instance, device_id=device_id,
         )  # fmt: skip
         self._source.publish_later(self._deadletter_topic, record)
+
+    def _dead_letter_refused(self) -> None:
+        """Transitions the store refused for good (published already; not in its alert table)."""
+        refused = self._checkpointer.refused
+        now_ms = int(self._clock.now_s() * 1000)
+        while refused:
+            transition, why = refused.popleft()
+            topic = alert_topic(transition.district, transition.device_id)
+            self._dead_letter(topic, _JSON.encode(transition), STORE_REFUSED, why, now_ms)
 
     def _publish_transitions(self, transitions: Sequence[AlertTransition]) -> None:
         for transition in transitions:
@@ -358,8 +385,10 @@ class AlertingService:
         """Seal and hand over a checkpoint if the interval passed and the last one is done.
 
         The interval is ``checkpoint_interval_s`` or :data:`_SNAPSHOT_BUDGET` times what the
-        last snapshot took, whichever is longer: the snapshot stops evaluation while it is
-        taken, so it may cost at most a tenth of the processor's time.
+        last checkpoint cost the processor (the delta, during which evaluation stops, and the
+        encoding done ahead of it), whichever is longer: at most a tenth of the processor's
+        time goes to checkpoints, and under load they grow further apart, so a device touched
+        several times between two is encoded once.
         """
         now_s = self._clock.monotonic_s()
         if not force and now_s - self._last_cp_s < self._cp_gap_s:
@@ -367,12 +396,14 @@ class AlertingService:
         if not self._ledger.dirty or self._checkpointer.busy:
             return False  # nothing new, or keep accumulating while the last one is written
         self._last_cp_s = now_s
-        state = self._router.engine.snapshot()
+        engine = self._router.engine
+        delta = engine.delta()
         took_s = self._clock.monotonic_s() - now_s
         self._metrics.snapshot_seconds.observe(took_s)
-        self._cp_gap_s = max(self._cp_interval_s, _SNAPSHOT_BUDGET * took_s)
-        sealed = self._ledger.seal(state, self._source.publishes_queued, now_s)
-        self.counters.state_bytes = len(state)
+        self._cp_gap_s = max(self._cp_interval_s, _SNAPSHOT_BUDGET * (took_s + self._encoded_s))
+        self._encoded_s = 0.0
+        sealed = self._ledger.seal(delta, self._source.publishes_queued, now_s)
+        self.counters.state_bytes = engine.state_bytes
         if not self._checkpointer.submit(sealed):
             self._ledger.restore(sealed)
             return False

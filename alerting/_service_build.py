@@ -23,6 +23,7 @@ from alerting._network import Network, load_network, network_from_registry
 from alerting._rules import RuleSet, default_rules_dir, load_rules
 from alerting._service import AlertingService
 from alerting._settings import AlertingSection, AlertingSettings
+from alerting.errors import StoreError
 from telemetry_core.clock import Clock, SystemClock
 from telemetry_core.errors import ConfigError
 from telemetry_core.kinds import DeviceKind
@@ -149,11 +150,17 @@ def build_service(
 
 
 def _engine(store: Store, rules: RuleSet, devices: Registry, network: Network | None) -> Engine:
-    blob = store.load()
+    parts = store.load()
     silences = store.silences()
-    if blob is None:
+    if parts is None:
         log.info("alerting_state_fresh")
         return Engine(rules, devices, network, silences)
-    engine = Engine.restore(blob, rules, devices, network, silences)
-    log.info("alerting_state_restored", state_bytes=len(blob))
+    try:
+        engine = Engine.restore_parts(parts, rules, devices, network, silences)
+    except ValueError as exc:
+        raise StoreError(
+            f"alert store {store.name}: the stored state cannot be read: {exc}; "
+            f"to start without state, delete the rows of engine_state"
+        ) from exc
+    log.info("alerting_state_restored", parts=len(parts), state_bytes=engine.state_bytes)
     return engine

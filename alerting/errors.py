@@ -6,7 +6,9 @@
     └── AlertingError
         ├── RuleError       a rules file is wrong: names the file, the rule and the field
         ├── NetworkError    a network file is wrong: names the file and the node
-        ├── StoreError      the state store failed (a database error, translated)
+        ├── StoreError      the state store failed (a database error, translated); ``retryable``
+        │                   says whether trying again can help (connection lost, lock timeout)
+        │                   or not (an integrity or data error: the same write fails again)
         ├── SimDirError     a simulator run's directory cannot be replayed (also a ValueError)
         └── InfluxHistoryError  InfluxDB did not answer a history query (also a RuntimeError)
 """
@@ -30,6 +32,10 @@ class NetworkError(AlertingError):
 
 class StoreError(AlertingError):
     """The alert store failed; the message names the database and the operation."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class SimDirError(AlertingError, ValueError):

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alerting import AlertStore, Engine, RuleSet, Silence, StoreError
-from alerting._store import ALERTS
+from alerting import AlertStore, Engine, RuleSet, Silence
+from alerting._state import StateDelta
+from alerting._store import ALERTS, REFUSALS
 from telemetry_core import AlertTransition
-from tests.unit.alerting.kit import MIN_MS, T0_MS, drain, feed, rules
+from telemetry_core.registry import Device
+from tests.unit.alerting.kit import MIN_MS, T0_MS, drain, feed, rules, same_state
 
 pytestmark = pytest.mark.integration
 
@@ -53,21 +55,28 @@ def _raise_red(engine: Engine, start: float = 0) -> list[AlertTransition]:
     return feed(engine, drain(), [(start + i, {"fill_ratio": 1.2}) for i in range(3)])
 
 
+def _restored(store: AlertStore, ruleset: RuleSet, devices: list[Device]) -> Engine:
+    parts = store.load()
+    assert parts is not None
+    return Engine.restore_parts(parts, ruleset, devices)
+
+
 def test_a_checkpoint_holds_state_and_alerts_and_ignores_replays(
     store: AlertStore, fill_rules: RuleSet
 ) -> None:
     assert store.load() is None
     engine = Engine(fill_rules, [drain()])
     opened = _raise_red(engine)
-    store.checkpoint(engine.snapshot(), opened)
-    store.checkpoint(engine.snapshot(), opened)  # a replay after a crash: same ids
+    delta = engine.delta()
+    assert store.checkpoint(delta, opened) == []
+    assert store.checkpoint(delta, opened) == []  # a replay after a crash: same ids
     active = store.active_alerts()
     assert [(a.device_id, a.rule, a.tier) for a in active] == [
         ("dr-jj-000001", "drain.fill", "red")
     ]
-    assert store.load() == engine.snapshot()
+    assert same_state(_restored(store, fill_rules, [drain()]), engine)
     closed = feed(engine, drain(), [(10 + i, {"fill_ratio": 0.1}) for i in range(2)])
-    store.checkpoint(engine.snapshot(), closed)
+    store.checkpoint(engine.delta(), closed)
     assert store.active_alerts() == []
     assert store.count_closed() == 1
     assert [t.transition_id for t in store.transitions()] == [
@@ -75,16 +84,23 @@ def test_a_checkpoint_holds_state_and_alerts_and_ignores_replays(
     ]
 
 
-def test_the_database_refuses_two_active_alerts_for_one_device_and_rule(
+def test_the_database_refuses_two_active_alerts_and_the_rest_of_the_checkpoint_is_written(
     store: AlertStore, fill_rules: RuleSet
 ) -> None:
     first = _raise_red(Engine(fill_rules, [drain()]))
-    other = _raise_red(Engine(fill_rules, [drain()]), start=100)  # another episode id
-    store.checkpoint(b"a", first)
-    with pytest.raises(StoreError, match="second active alert"):
-        store.checkpoint(b"b", other)
-    assert store.load() == b"a"  # the failed checkpoint wrote nothing
-    assert len(store.active_alerts()) == 1
+    store.checkpoint(StateDelta({"m": b"a"}, full=True), first)
+    engine = Engine(fill_rules, [drain(), drain("dr-jj-000002")])
+    other = _raise_red(engine, start=100)  # another episode id for the same (device, rule)
+    other += feed(engine, drain("dr-jj-000002"), [(100 + i, {"fill_ratio": 1.2}) for i in range(3)])
+    [(refused, why)] = store.checkpoint(engine.delta(), other)
+    assert refused == other[0]
+    assert "second active alert" in why
+    assert store.name in why  # names the database
+    assert [a.device_id for a in store.active_alerts()] == ["dr-jj-000001", "dr-jj-000002"]
+    assert same_state(_restored(store, fill_rules, [drain(), drain("dr-jj-000002")]), engine)
+    with store._engine.connect() as conn:
+        rows = conn.execute(sa.select(REFUSALS.c.transition_id, REFUSALS.c.reason)).all()
+    assert [r.transition_id for r in rows] == [refused.transition_id]
 
 
 def test_concurrent_openings_leave_exactly_one_active_alert(
@@ -92,15 +108,13 @@ def test_concurrent_openings_leave_exactly_one_active_alert(
 ) -> None:
     episodes = [_raise_red(Engine(fill_rules, [drain()]), start=10 * i) for i in range(6)]
     stores = [AlertStore(store_url) for _ in episodes]
-    errors: list[BaseException] = []
+    refusals: list[str] = []
     barrier = threading.Barrier(len(episodes))
 
     def open_one(s: AlertStore, transitions: list[AlertTransition]) -> None:
         barrier.wait()
-        try:
-            s.checkpoint(b"x", transitions)
-        except StoreError as exc:
-            errors.append(exc)
+        refused = s.checkpoint(StateDelta({"m": b"x"}), transitions)
+        refusals.extend(why for _, why in refused)
 
     threads = [
         threading.Thread(target=open_one, args=pair) for pair in zip(stores, episodes, strict=True)
@@ -112,7 +126,7 @@ def test_concurrent_openings_leave_exactly_one_active_alert(
     with stores[0]._engine.connect() as conn:
         active = conn.execute(sa.select(sa.func.count()).select_from(ALERTS).where(ALERTS.c.active))
         assert active.scalar_one() == 1
-    assert len(errors) == len(episodes) - 1
+    assert len(refusals) == len(episodes) - 1
     for s in stores:
         s.close()
 
@@ -135,18 +149,16 @@ def test_a_restart_from_the_store_neither_re_alerts_nor_forgets(
     engine = Engine(fill_rules, [dev])
     before = feed(engine, dev, [(i, {"fill_ratio": 0.8}) for i in range(3)])  # 2 of 5 minutes
     store = AlertStore(store_url)
-    store.checkpoint(engine.snapshot(), before)
+    store.checkpoint(engine.delta(), before)
     store.close()
 
     reopened = AlertStore(store_url)
-    blob = reopened.load()
-    assert blob is not None
-    resumed = Engine.restore(blob, fill_rules, [dev])
+    resumed = _restored(reopened, fill_rules, [dev])
     after = feed(resumed, dev, [(3 + i, {"fill_ratio": 0.8}) for i in range(3)])
     assert [(t.tier_from, t.tier_to, t.ts) for t in after] == [
         ("none", "yellow", T0_MS + 5 * MIN_MS)
     ]
-    reopened.checkpoint(resumed.snapshot(), after)
-    again = Engine.restore(reopened.load() or b"", fill_rules, [dev])
+    reopened.checkpoint(resumed.delta(), after)
+    again = _restored(reopened, fill_rules, [dev])
     assert feed(again, dev, [(6 + i, {"fill_ratio": 0.8}) for i in range(5)]) == []  # no re-alert
     reopened.close()

@@ -40,7 +40,7 @@ def _checkpointed(db: Path) -> bool:
         return False
     with contextlib.closing(sqlite3.connect(db)) as conn:
         try:
-            return bool(conn.execute("SELECT count(*) FROM engine_checkpoint").fetchone()[0])
+            return bool(conn.execute("SELECT count(*) FROM engine_state").fetchone()[0])
         except sqlite3.OperationalError:  # the table is not there yet
             return False
 

@@ -6,8 +6,11 @@ import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
+import msgspec
+
 from alerting import Engine, RuleSet, load_rules, network_from_dict
 from alerting._network import Network
+from alerting._state import DECODER, StateDelta
 from telemetry_core import AlertTransition, Channel, DeviceKind, Status, Telemetry, Topic
 from telemetry_core.registry import Device
 
@@ -94,3 +97,25 @@ def chain_network(*nodes: str, district: str = "jiaojiang") -> Network:
                "invert_elev_m": 0.5, "ground_elev_m": 2.0, "downstream": None}  # fmt: skip
     items.append(outfall)
     return network_from_dict({"version": 1, "nodes": items, "devices": {}, "rain_gauges": {}})
+
+
+def apply(store: dict[str, bytes], delta: StateDelta) -> None:
+    """What a store does with a delta."""
+    if delta.full:
+        store.clear()
+    for key in delta.deleted:
+        store.pop(key, None)
+    store.update(delta.parts)
+
+
+CANONICAL = msgspec.msgpack.Encoder(order="sorted")
+
+
+def same_state(a: Engine, b: Engine) -> bool:
+    """The two engines' whole states are equal, bit for bit (NaN included) once dict keys are
+    sorted: the order of insertion may differ."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(engine: Engine) -> bytes:
+    return CANONICAL.encode(DECODER.decode(engine.snapshot()))

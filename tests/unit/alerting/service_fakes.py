@@ -17,6 +17,8 @@ import msgspec
 
 from alerting._consumer import PublishLedger
 from alerting._hygiene import Silence
+from alerting._state import StateDelta
+from alerting.errors import StoreError
 from telemetry_core.schema import AlertTransition, Event, Incident, Status, Telemetry, TierName
 from telemetry_core.topics import Topic
 
@@ -33,7 +35,7 @@ class ThresholdEngine:
     def __init__(self, state: dict[str, list[object]] | None = None) -> None:
         self.state: dict[str, list[object]] = state or {}  # device -> [tier, last_ts, opened_ts]
         self.ticks: list[float] = []
-        self.flap_refreshes: list[float] = []
+        self.slides: list[tuple[int, bool]] = []
         self.explode_on: str | None = None
         self.silences: list[Silence] = []
 
@@ -70,18 +72,27 @@ class ThresholdEngine:
         self.ticks.append(now_s)
         return []
 
-    def refresh_flapping(self, now_s: float) -> None:
-        self.flap_refreshes.append(now_s)
+    def slide_flapping(self, ts_ms: int, historical: bool) -> list[AlertTransition]:
+        self.slides.append((ts_ms, historical))
+        return []
 
     def incidents_changed(self) -> list[Incident]:
         return []
 
-    def snapshot(self) -> bytes:
-        return msgspec.json.encode(self.state)
+    def delta(self) -> StateDelta:
+        """The whole (tiny) state as one part, every time."""
+        return StateDelta({"fake": msgspec.json.encode(self.state)}, full=True)
+
+    def encode_pending(self, limit: int) -> int:
+        return min(limit, 0)  # the whole state goes in each delta: nothing to encode ahead
+
+    @property
+    def state_bytes(self) -> int:
+        return len(msgspec.json.encode(self.state))
 
     @classmethod
-    def restore(cls, blob: bytes) -> ThresholdEngine:
-        return cls(msgspec.json.decode(blob))
+    def restore(cls, parts: dict[str, bytes] | None) -> ThresholdEngine:
+        return cls(msgspec.json.decode(parts["fake"]) if parts else None)
 
 
 @dataclass
@@ -138,19 +149,38 @@ class FakeSource:
 
 
 class MemoryStore:
-    """A state store in memory; ``fail`` raises on the next writes."""
+    """A state store in memory; ``fail`` raises a transient error on the next writes,
+    ``refuse`` names transition ids it refuses for good, ``broken`` makes every write fail
+    for good."""
+
+    name = "memory://test"
 
     def __init__(self) -> None:
-        self.states: list[bytes] = []
+        self.deltas: list[StateDelta] = []
+        self.parts: dict[str, bytes] = {}
         self.transitions: list[AlertTransition] = []
         self.fail = 0
+        self.refuse: set[str] = set()
+        self.broken = False
 
-    def checkpoint(self, state: bytes, transitions: Sequence[AlertTransition]) -> None:
+    def checkpoint(
+        self, delta: StateDelta, transitions: Sequence[AlertTransition]
+    ) -> list[tuple[AlertTransition, str]]:
+        if self.broken:
+            raise StoreError(f"alert store {self.name}: the state cannot be written: bad data")
         if self.fail:
             self.fail -= 1
-            raise OSError("database is locked")
-        self.states.append(state)
-        self.transitions.extend(transitions)
+            raise StoreError("database is locked", retryable=True)
+        if delta.full:
+            self.parts.clear()
+        for key in delta.deleted:
+            self.parts.pop(key, None)
+        self.parts.update(delta.parts)
+        self.deltas.append(delta)
+        refused = [(t, f"{self.name}: refused") for t in transitions
+                   if t.transition_id in self.refuse]  # fmt: skip
+        self.transitions.extend(t for t in transitions if t.transition_id not in self.refuse)
+        return refused
 
-    def load(self) -> bytes | None:
-        return self.states[-1] if self.states else None
+    def load(self) -> dict[str, bytes] | None:
+        return dict(self.parts) or None

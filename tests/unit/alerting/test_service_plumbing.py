@@ -7,11 +7,15 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 
+from alerting._checkpoint import AckLedger
 from alerting._consumer import RECONNECTED, Backoff
 from alerting._consumer_route import Router
 from alerting._hygiene import Silence
 from alerting._service import AlertingService
+from alerting._state import StateDelta
+from alerting.errors import StoreError
 from telemetry_core.clock import ManualClock
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Device, Registry
@@ -101,7 +105,7 @@ def test_a_crossing_is_published_at_once_and_acked_only_after_the_checkpoint() -
     rig.checkpoint()
     assert rig.source.acked_mids() == [mid]
     assert rig.store.transitions == [transition]
-    assert ThresholdEngine.restore(rig.store.states[-1]).state["dr-jj-000001"][0] == "red"
+    assert ThresholdEngine.restore(rig.store.load()).state["dr-jj-000001"][0] == "red"
 
 
 def test_the_ack_waits_for_the_puback() -> None:
@@ -171,7 +175,7 @@ def test_a_restart_from_the_checkpoint_replays_to_the_same_transition_ids() -> N
     before = rig.transitions()
     assert len(before) == 1
 
-    restored = ThresholdEngine.restore(rig.store.load() or b"{}")
+    restored = ThresholdEngine.restore(rig.store.load())
     again = Rig(restored, rig.store)
     again.send(TOPIC, reading(1.5, NOW_MS))  # redelivered: already in the checkpoint
     again.send(TOPIC, reading(2.5, NOW_MS + 1000))  # redelivered: replayed
@@ -208,19 +212,20 @@ def test_every_message_is_acked_exactly_once(count: int) -> None:
     assert rig.source.acked_mids() == mids
 
 
-def test_flapping_windows_slide_on_event_minutes_not_on_wall_ticks() -> None:
+def test_flapping_windows_slide_on_event_time_not_on_wall_ticks() -> None:
     rig = Rig()
-    base = (NOW_MS - 3_600_000) // 60_000 * 60_000  # an hour ago, on a minute
-    for k, offset_ms in enumerate([0, 20_000, 59_999, 60_000, 61_000, 185_000]):
+    base = NOW_MS - 3_600_000  # an hour ago
+    offsets = [0, 20_000, 59_999, 60_000, 185_000]
+    for k, offset_ms in enumerate(offsets):
         rig.send(TOPIC, reading(0.5, base + offset_ms, seq=k))
     rig.clock.advance(5.0)  # ticks happen too: they must not slide the windows
     rig.service.step()
-    assert rig.engine.flap_refreshes == [(base + 60_000) / 1000, (base + 180_000) / 1000]
+    assert rig.engine.slides == [(base + offset_ms, False) for offset_ms in offsets]
     assert rig.engine.ticks == [(base + 185_000) / 1000]  # catching up: at the time read so far
 
 
 class BrokenSnapshot(ThresholdEngine):
-    def snapshot(self) -> bytes:
+    def delta(self) -> StateDelta:
         raise MemoryError("no room for the snapshot")
 
 
@@ -270,3 +275,63 @@ def test_silences_are_read_again_and_a_failed_read_keeps_those_in_force() -> Non
     assert rig.service.refresh_silences_once()
     rig.service.step()
     assert rig.engine.silences == []
+
+
+def test_a_transition_the_store_refuses_for_good_is_dead_lettered_and_the_stream_goes_on() -> None:
+    rig = Rig()
+    first = rig.send(TOPIC, reading(2.5, NOW_MS - 2000))
+    rig.service.step()
+    [refused] = rig.transitions()
+    rig.store.refuse.add(refused.transition_id)
+    rig.checkpoint()  # written without it
+    rig.service.step()  # the processor dead-letters what the checkpoint thread set aside
+    [letter] = rig.dead_letters()
+    assert letter["reason"] == "store_refused"
+    assert letter["topic"] == "xh/v1/_alert/jiaojiang/dr-jj-000001"
+    assert "memory://test" in str(letter["detail"])
+    assert refused.transition_id in str(letter["payload"])
+    second = rig.send(TOPIC, reading(0.5, NOW_MS - 1000))
+    rig.checkpoint()
+    assert rig.source.acked_mids() == [first, second]
+    assert [t.tier_to for t in rig.store.transitions] == ["none"]
+
+
+def test_a_permanent_store_error_ends_the_checkpoint_thread_naming_the_store() -> None:
+    died: list[tuple[str, BaseException]] = []
+    dead = threading.Event()
+
+    def on_death(name: str, exc: BaseException) -> None:
+        died.append((name, exc))
+        dead.set()
+
+    store = MemoryStore()
+    store.broken = True
+    rig = Rig(store=store, on_thread_death=on_death)
+    rig.send(TOPIC, reading(2.5, NOW_MS))
+    rig.clock.advance(1.0)
+    with capture_logs() as logs:
+        rig.service.start()
+        try:
+            assert dead.wait(30), "the checkpoint thread's death was not reported"
+        finally:
+            rig.service.stop(timeout_s=5)
+    [(name, exc)] = died
+    assert name == "alerting-checkpoint"
+    assert isinstance(exc, StoreError)
+    assert not exc.retryable
+    [fatal] = [e for e in logs if e["event"] == "checkpoint_store_fatal"]
+    assert fatal["store"] == "memory://test"
+    assert "cannot be written" in fatal["error"]
+    assert rig.source.acks == []
+    assert rig.service.checkpointer.store_errors == 1  # not retried
+
+
+def test_a_seal_taken_back_goes_out_merged_into_the_next() -> None:
+    ledger = AckLedger()
+    ledger.note_message(0, 1, 1)
+    first = ledger.seal(StateDelta({"m": b"1", "d:a": b"a1"}, full=True), 3, 0.0)
+    ledger.restore(first)  # the checkpoint thread was still busy
+    ledger.note_message(0, 2, 1)
+    second = ledger.seal(StateDelta({"m": b"2", "d:b": b"b2"}), 5, 1.0)
+    assert second.delta == StateDelta({"m": b"2", "d:a": b"a1", "d:b": b"b2"}, full=True)
+    assert second.acks == ((0, [1, 2]),)
