@@ -61,10 +61,6 @@ class Engine(Protocol):
         """The state changed since the last checkpoint, to checkpoint."""
         ...
 
-    def encode_pending(self, limit: int) -> int:
-        """Encode up to ``limit`` changed parts ahead of the next delta; how many remain."""
-        ...
-
     @property
     def state_bytes(self) -> int:
         """The size of the whole state as stored."""

@@ -43,8 +43,6 @@ _BATCH: Final = 2000
 """Messages evaluated between two looks at the checkpoint, tick and stats clocks."""
 _SNAPSHOT_BUDGET: Final = 10.0
 """Checkpoints are at least this many snapshot durations apart (see ``maybe_checkpoint``)."""
-_ENCODE_SLICE: Final = 128
-"""Devices encoded ahead of a checkpoint at a time while idle (about a millisecond)."""
 STORE_REFUSED: Final = "store_refused"
 """Dead-letter reason of a transition the state store refused for good."""
 _POLL_S: Final = 0.05
@@ -120,8 +118,6 @@ class AlertingService:
         self._clock = clock
         self._instance = instance
         self._cp_interval_s = self._cp_gap_s = checkpoint_interval_s
-        self._encoded_s = 0.0
-        """Time spent encoding ahead since the last checkpoint: part of what it costs."""
         self._tick_interval_s = tick_interval_s
         self._stats_interval_s = stats_interval_s
         self._deadletter_topic = deadletter_topic
@@ -239,16 +235,6 @@ class AlertingService:
         self.maybe_checkpoint()
         self._dead_letter_refused()
         self.maybe_stats()
-        self.encode_while_idle()
-
-    def encode_while_idle(self) -> None:
-        """Encode the state changed since the last checkpoint while no message waits, a slice
-        at a time, so the checkpoint itself (which stops evaluation) has little left to do."""
-        inbox, engine, clock = self._source.inbox, self._router.engine, self._clock
-        started = clock.monotonic_s()
-        while not inbox and not self._stop.is_set() and engine.encode_pending(_ENCODE_SLICE):
-            pass
-        self._encoded_s += clock.monotonic_s() - started
 
     def process_pending(self) -> int:
         """Evaluate up to a batch of what waits in the inbox; how many messages were handled.
@@ -385,10 +371,9 @@ class AlertingService:
         """Seal and hand over a checkpoint if the interval passed and the last one is done.
 
         The interval is ``checkpoint_interval_s`` or :data:`_SNAPSHOT_BUDGET` times what the
-        last checkpoint cost the processor (the delta, during which evaluation stops, and the
-        encoding done ahead of it), whichever is longer: at most a tenth of the processor's
-        time goes to checkpoints, and under load they grow further apart, so a device touched
-        several times between two is encoded once.
+        last checkpoint cost the processor (the delta, during which evaluation stops), whichever
+        is longer: at most a tenth of the processor's time goes to checkpoints, and under load
+        they grow further apart, so a device touched several times between two is encoded once.
         """
         now_s = self._clock.monotonic_s()
         if not force and now_s - self._last_cp_s < self._cp_gap_s:
@@ -400,8 +385,7 @@ class AlertingService:
         delta = engine.delta()
         took_s = self._clock.monotonic_s() - now_s
         self._metrics.snapshot_seconds.observe(took_s)
-        self._cp_gap_s = max(self._cp_interval_s, _SNAPSHOT_BUDGET * (took_s + self._encoded_s))
-        self._encoded_s = 0.0
+        self._cp_gap_s = max(self._cp_interval_s, _SNAPSHOT_BUDGET * took_s)
         sealed = self._ledger.seal(delta, self._source.publishes_queued, now_s)
         self.counters.state_bytes = engine.state_bytes
         if not self._checkpointer.submit(sealed):

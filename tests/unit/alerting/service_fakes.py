@@ -83,9 +83,6 @@ class ThresholdEngine:
         """The whole (tiny) state as one part, every time."""
         return StateDelta({"fake": msgspec.json.encode(self.state)}, full=True)
 
-    def encode_pending(self, limit: int) -> int:
-        return min(limit, 0)  # the whole state goes in each delta: nothing to encode ahead
-
     @property
     def state_bytes(self) -> int:
         return len(msgspec.json.encode(self.state))
