@@ -31,14 +31,6 @@ rules:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'alerts.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def store(store_url: str) -> Iterator[AlertStore]:
     s = AlertStore(store_url)

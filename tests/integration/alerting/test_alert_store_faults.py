@@ -46,14 +46,6 @@ rules:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'alerts.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def fill_rules(tmp_path: Path) -> RuleSet:
     return rules(tmp_path, FILL)
