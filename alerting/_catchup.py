@@ -6,7 +6,8 @@ ahead of what has been read: ticking at wall time would call every device silent
 queued readings come through, then clear them all. So the service ticks at its **event clock**:
 
 * the newest live (not historical) event time it has evaluated, advanced by the wall time since
-  it evaluated it, and never past wall time. Caught up, this is wall time less the network's
+  it evaluated it, less ``lateness_s`` (one moment's readings arrive over a spread), and never
+  past wall time. Caught up, this is wall time less the network's
   latency; while a backlog drains, it is the backlog's own time, so a device is judged silent
   only for a gap the backlog has not filled (a device truly silent in the backlog is reported,
   at the event time a live run would have reported it);
@@ -39,6 +40,9 @@ class EventClock:
     """The newest live event time evaluated."""
     newest_at_s: float = 0.0
     """Monotonic time :attr:`newest_ms` was evaluated."""
+    lateness_s: float = 0.0
+    """How far (event time) behind the newest reading the clock runs while reading: the spread
+    over which one moment's readings of the fleet arrive."""
 
     def heard(self, mono_s: float, newest_ms: int = 0) -> None:
         """Something arrived at ``mono_s``; ``newest_ms``: the newest live event time (0: none)."""
@@ -59,4 +63,4 @@ class EventClock:
             return wall_s
         if self.newest_ms is None:
             return None
-        return min(wall_s, self.newest_ms / 1000 + (mono_s - self.newest_at_s))
+        return min(wall_s, self.newest_ms / 1000 + (mono_s - self.newest_at_s) - self.lateness_s)

@@ -107,6 +107,7 @@ class AlertingService:
         store_backoff: Backoff,
         devices: int = 0,
         catchup_quiet_s: float = 10.0,
+        catchup_lateness_s: float = 0.0,
         metrics: PromMetrics | None = None,
         on_thread_death: DeathHandler | None = None,
         silences: Callable[[], Sequence[Silence]] | None = None,
@@ -134,7 +135,9 @@ class AlertingService:
         self._generation = 0
         start = clock.monotonic_s()
         self._last_cp_s = self._last_tick_s = self._last_stats_s = start
-        self._event_clock = EventClock(catchup_quiet_s, heard_at_s=start)
+        self._event_clock = EventClock(
+            catchup_quiet_s, heard_at_s=start, lateness_s=catchup_lateness_s
+        )
         self._threads: list[threading.Thread] = []
         self._on_thread_death = on_thread_death or exit_process
         self.failed: str | None = None

@@ -142,7 +142,7 @@ def build_service(
         source=source, router=router, store=store, clock=clock or SystemClock(),
         instance=section.instance, checkpoint_interval_s=section.checkpoint_interval_s,
         tick_interval_s=section.tick_interval_s, stats_interval_s=section.stats_interval_s,
-        catchup_quiet_s=section.catchup_quiet_s,
+        catchup_quiet_s=section.catchup_quiet_s, catchup_lateness_s=section.catchup_lateness_s,
         deadletter_topic=section.deadletter_topic, max_unconfirmed=section.max_unconfirmed,
         store_backoff=Backoff(section.retry_min_s, section.retry_max_s), devices=len(mine),
         metrics=metrics, silences=store.silences, silence_refresh_s=section.silence_refresh_s,

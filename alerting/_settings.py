@@ -35,6 +35,11 @@ class AlertingSection(Section):
     catchup_quiet_s: float = Field(10.0, gt=0, le=3600)
     """Nothing received and nothing unacknowledged for this long: the service counts as caught
     up and ticks at wall time even if the last reading it read was old."""
+    catchup_lateness_s: float = Field(0.0, ge=0, le=86_400)
+    """While reading, tick this long (event time) behind the newest reading: the readings of a
+    moment reach the service over a spread (a gateway's round, network jitter), and a device
+    whose reading of that moment is still in flight is not silent. A simulated fleet running
+    ``speed`` times faster than the clock needs about ``speed`` seconds."""
     silence_refresh_s: float = Field(5.0, gt=0, le=300)
     """How often the silences are read again from the state store: one added or expired with
     ``xiuhua alerting silence`` while the service runs is in force within this time."""

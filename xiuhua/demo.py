@@ -278,7 +278,9 @@ def run_demo(plan: DemoPlan, fleet: list[Device], work: Path) -> None:
         write_registry_csv(fleet, work / "fleet.csv")
         devices = len(fleet)
         ingest_cfg, edge_cfg = _write_configs(work, plan, mqtt.url, influx.url)
-        alerting_cfg = demo_alerts.write_alerting_config(work, mqtt.url, work / "fleet.csv")
+        alerting_cfg = demo_alerts.write_alerting_config(
+            work, mqtt.url, work / "fleet.csv", plan.speed
+        )
         ingest = ChildProcess("ingester", _xiuhua("ingest", "--config", str(ingest_cfg)),
                               work / "ingest.log")  # fmt: skip
         stack.callback(ingest.stop)

@@ -25,13 +25,16 @@ SUBSCRIBED = "mqtt_subscribed"
 INSTANCE = "demo-alerting"
 
 
-def write_alerting_config(work: Path, mqtt_url: str, fleet: Path) -> Path:
+def write_alerting_config(work: Path, mqtt_url: str, fleet: Path, speed: float) -> Path:
     """``alerting.toml``: the default rules, a SQLite state store in ``work``, stats every second.
 
     The simulated devices live ``speed`` times faster than the wall clock and behind it (their
     time ends at the present only when the run does), so the service is told to count as caught
     up on readings alone (``catchup_quiet_s``): stopping the devices at the end is not the whole
-    fleet falling silent.
+    fleet falling silent. For the same reason one second of wall-clock jitter is ``speed``
+    seconds of simulated time: the service ticks that far behind the newest reading
+    (``catchup_lateness_s``), or a stall of the gateway of a fraction of a second would make
+    every device that had not yet sent its reading of the moment look silent.
     """
     path = work / "alerting.toml"
     path.write_text(
@@ -39,7 +42,8 @@ def write_alerting_config(work: Path, mqtt_url: str, fleet: Path) -> Path:
         '[log]\nlevel = "info"\n\n'
         f'[alerting]\ninstance = "{INSTANCE}"\n'
         f'state_url = "sqlite:///{work / "alerting.sqlite"}"\n'
-        "stats_interval_s = 1.0\ncatchup_quiet_s = 3600.0\n",
+        "stats_interval_s = 1.0\ncatchup_quiet_s = 3600.0\n"
+        f"catchup_lateness_s = {min(86_400.0, 2.0 * speed):.1f}\n",
         encoding="utf-8",
     )
     return path

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from alerting import AlertingService, Engine
 from alerting._catchup import EventClock
 from alerting._consumer import RECONNECTED, Backoff
@@ -49,7 +51,7 @@ class Restarted:
     """A service that was down for an hour: its engine last read everything up to an hour and
     a minute ago; now it starts, connected, with the broker's queue not yet delivered."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, lateness_s: float = 0.0) -> None:
         devices = [Device(d, DeviceKind.DRAIN, "jiaojiang", 28.6, 121.4, 60.0, {})
                    for d in (TALKING, QUIET)]  # fmt: skip
         self.engine = Engine(rules(tmp_path, SILENT), devices)
@@ -67,6 +69,7 @@ class Restarted:
             instance="t1", checkpoint_interval_s=0.3, tick_interval_s=1.0,
             stats_interval_s=3600.0, deadletter_topic="xh/v1/_deadletter/alerting",
             max_unconfirmed=100, store_backoff=Backoff(0.001, 0.002), catchup_quiet_s=10.0,
+            catchup_lateness_s=lateness_s,
         )  # fmt: skip
         self.mid = 0
 
@@ -134,6 +137,23 @@ def test_a_fleet_quiet_since_before_the_restart_is_reported_once_the_service_is_
     assert {t.reason for t in rig.silent()} == {"silent for 30 min"}
 
 
+@pytest.mark.parametrize(("lateness_s", "silent"), [(0.0, [QUIET]), (600.0, [])])
+def test_a_reading_still_in_flight_is_not_silence_within_the_lateness(
+    tmp_path: Path, lateness_s: float, silent: list[str]
+) -> None:
+    # One moment of the fleet, 7 minutes after the last: TALKING's reading of it is read
+    # first, QUIET's arrives a moment later (a gateway's round, or an accelerated simulation
+    # whose 0.35 s stall is 7 simulated minutes).
+    rig = Restarted(tmp_path, lateness_s=lateness_s)
+    moment = rig.down_ms + 7 * MIN_MS
+    rig.deliver([(_topic(TALKING), _reading(TALKING, moment))])
+    rig.run(1.0)
+    assert [t.device_id for t in rig.silent() if t.tier_to == "yellow"] == silent
+    rig.deliver([(_topic(QUIET), _reading(QUIET, moment))])
+    rig.run(1.0)
+    assert [t.tier_to for t in rig.silent()] == ["yellow", "none"][: 2 * len(silent)]
+
+
 def test_the_event_clock() -> None:
     clock = EventClock(quiet_s=10.0, heard_at_s=0.0)
     wall = 1_000_000.0
@@ -149,3 +169,6 @@ def test_the_event_clock() -> None:
     assert clock.tick_at(wall, 41.0, subscribed=True, settled=False) == wall - 3600 + 21
     clock.heard(50.0, int(wall * 1000) + 5000)  # a clock ahead of ours: capped at wall time
     assert clock.tick_at(wall, 50.0, subscribed=True, settled=False) == wall
+    late = EventClock(quiet_s=10.0, heard_at_s=0.0, lateness_s=120.0)
+    late.heard(1.0, int((wall - 3600) * 1000))
+    assert late.tick_at(wall, 3.0, subscribed=True, settled=False) == wall - 3600 + 2 - 120
