@@ -47,6 +47,8 @@ class CompiledTier:
     clear_for_ms: int
     dwell_ms: int
     reason: str
+    fault_from: int = 0
+    """Raise this tier on a failed read of the metric from this level up (0: never)."""
 
 
 class Evaluator:
@@ -86,7 +88,7 @@ class Evaluator:
 class ThresholdEvaluator(Evaluator):
     """Tiers with raise and clear conditions over a raw or derived metric."""
 
-    __slots__ = ("extract", "sources", "tiers")
+    __slots__ = ("extract", "faulting", "sources", "tiers")
 
     def __init__(
         self, rule: LoadedRule, state: RuleState, rt: Runtime, extract: Extractor,
@@ -95,6 +97,7 @@ class ThresholdEvaluator(Evaluator):
         super().__init__(rule, state, rt.device.device_id)
         self.extract = extract
         self.tiers = tiers
+        self.faulting = tuple((i, t.fault_from) for i, t in enumerate(tiers) if t.fault_from)
         metric = rule.rule.metric or ""
         derived = DERIVED.get(rule.kind, {}).get(metric)
         self.sources = derived.needs if derived else (metric,)
@@ -103,6 +106,8 @@ class ThresholdEvaluator(Evaluator):
         self, ts: int, readings: Mapping[str, float], quality: Mapping[str, str] | None,
         rt: Runtime,
     ) -> bool:  # fmt: skip
+        if self.faulting and (failed := _failed(readings, quality, self.sources)) is not None:
+            return self._on_fault(ts, failed, rt)
         v = self.extract(readings)
         if v is None:
             return False
@@ -136,6 +141,22 @@ class ThresholdEvaluator(Evaluator):
         if target == st.target:
             return False
         return self._set_target(target, self._why(target, v, rt))
+
+    def _on_fault(self, ts: int, failed: str, rt: Runtime) -> bool:
+        """A failed read of the metric: raise each ``fault_from`` tier the alert has reached."""
+        st = self.state
+        for i, from_level in self.faulting:
+            if st.target >= from_level and not st.latched[i]:
+                self._latch(i, ts)
+        target = max((t.level for t, on in zip(self.tiers, st.latched, strict=True) if on),
+                     default=0)  # fmt: skip
+        self.idle = False
+        if target <= st.target:
+            return False
+        tier = next(t for t in self.tiers if t.level == target)
+        rt.prediction = None
+        why = tier.reason or str(self.rule.rule.metric)
+        return self._set_target(target, f"{why} (its {failed} read failed: sensor under water)")
 
     def _counted(self, i: int, tier: CompiledTier, ts: int) -> bool:
         st = self.state
@@ -182,6 +203,18 @@ class ThresholdEvaluator(Evaluator):
         pred = rt.prediction
         eta = f"; expected in {pred.time_to_s / 60:.0f} min" if pred is not None else ""
         return (tier.reason or f"{metric} = {v:.4g}") + eta
+
+
+def _failed(
+    readings: Mapping[str, float], quality: Mapping[str, str] | None, sources: tuple[str, ...]
+) -> str | None:
+    """The metric the rule needs whose read failed, if one did: left out of a reading that came (an
+    edge agent sends every metric it could read, and the simulator leaves out what it could
+    not), or flagged ``sensor_fault``."""
+    for s in sources:
+        if s not in readings or (quality is not None and quality.get(s) == "sensor_fault"):
+            return s
+    return None
 
 
 class StuckEvaluator(Evaluator):
@@ -362,6 +395,7 @@ def compile_threshold(
         tiers.append(CompiledTier(
             level_of(tier.tier), raise_fn, clear_fn, int((tier.for_s or 0) * 1000),
             tier.count or 0, int(tier.clear_for * 1000), int(tier.dwell * 1000), tier.reason,
+            level_of(tier.fault_from) if tier.fault_from is not None else 0,
         ))  # fmt: skip
     if shared:
         cache[rule.name] = tiers

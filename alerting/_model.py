@@ -202,6 +202,11 @@ class Tier(_Strict):
     clear_for: DurationS = 0.0
     dwell: DurationS = 0.0
     reason: str = ""
+    fault_from: TierLevel | None = None
+    """A failed read of the rule's metric (left out of a reading, or flagged ``sensor_fault``)
+    while the alert stands at this tier or higher raises this one: a level sensor drowned by
+    the water it measures says most by failing on that metric. Cleared by its clear condition,
+    as ever, once the sensor reads again."""
 
     @model_validator(mode="after")
     def _for_or_count(self) -> Tier:

@@ -201,6 +201,11 @@ def _check_tiers(where: str, rule: Rule, kind: str) -> None:
         if tier.clear is not None:
             _check_condition_metrics(where, f"{field}.clear", kind, tier.clear)
         _check_hysteresis(where, field, kind, metric, tier)
+        if tier.fault_from is not None and TIER_ORDER.index(tier.fault_from) >= levels[i]:
+            raise RuleError(
+                f"{where}: field '{field}.fault_from': {tier.fault_from} is not below "
+                f"{tier.tier}: a failed read raises a tier from a lower one"
+            )
         cmp = tier.raise_.comparator()
         if cmp is not None and (tier.raise_.metric or metric) == metric:
             current = (tier.tier, *cmp)
