@@ -17,6 +17,7 @@ from typing import Final
 
 from alerting._derived import Extractor, extractor
 from alerting._fit import points_within, theil_sen
+from alerting._forecast import Forecaster
 from alerting._hydraulics import (
     PathPipe,
     head_constants,
@@ -24,7 +25,17 @@ from alerting._hydraulics import (
     predicted_surface_m,
     steady_surface_m,
 )
-from alerting._model import Capacity, Condition, Head, Hgl, Neighbour, Predict, Rain, Rate
+from alerting._model import (
+    Capacity,
+    Condition,
+    Forecast,
+    Head,
+    Hgl,
+    Neighbour,
+    Predict,
+    Rain,
+    Rate,
+)  # fmt: skip
 from alerting._network import Network
 from alerting._nowcast import Nowcast
 from telemetry_core.registry import Device
@@ -45,6 +56,7 @@ class World:
     node_values: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     nowcast: Nowcast = field(default_factory=Nowcast)
     hgl_paths: dict[tuple[str, int], HglPath | None] = field(default_factory=dict)
+    forecaster: Forecaster | None = None
 
 
 @dataclass(slots=True)
@@ -104,7 +116,7 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if not usable:
             return None
         parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
-    for builder in (_neighbours, _rain, _capacity, _head, _hgl, _rate, _predict):
+    for builder in (_neighbours, _rain, _capacity, _head, _hgl, _forecast, _rate, _predict):
         built = builder(cond, metric, kind, rt)
         if built is _MISSING:
             return None
@@ -327,6 +339,37 @@ def _hgl(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
         return steady_surface_m(base, pipes, ratios) >= limit_m
 
     return hgl
+
+
+def _forecast(cond: Condition, metric: str, kind: str, rt: Runtime) -> CondFn | None:
+    spec: Forecast | None = cond.forecast
+    if spec is None:
+        return None
+    forecaster, node = rt.world.forecaster, rt.node
+    if forecaster is None or node is None or node not in forecaster.model.junction_ids:
+        return None if spec.unknown == "holds" else _MISSING
+    persist, within, margin, max_age = spec.persist, spec.within, spec.margin_m, spec.max_age
+
+    def flood_in(t: float) -> float | None:
+        by_node = forecaster.forecasts.get(persist)
+        fc = by_node.get(node) if by_node else None
+        if fc is None or t - fc.issued_s > max_age:
+            return None
+        return fc.first_within(t, within, margin)
+
+    if spec.expect == "dry":
+        return lambda v, r, t, rt: flood_in(t) is None
+    if spec.expect == "blind":
+        return lambda v, r, t, rt: not forecaster.sees_rain_coming(node)
+
+    def forecast(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        time_to = flood_in(t)
+        if time_to is None:
+            return False
+        rt.prediction = Prediction(metric="freeboard_m", time_to_s=time_to, horizon_s=within)
+        return True
+
+    return forecast
 
 
 def _tracked(name: str, kind: str, rt: Runtime) -> str | None:

@@ -25,6 +25,7 @@ from alerting._evaluate import (
     compile_threshold,
     level_of,
 )
+from alerting._forecast import Forecaster
 from alerting._gates import Gate, arming_gates, evaluator_gates, merge_gates, outside
 from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
 from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
@@ -111,6 +112,9 @@ class Engine:
         fleet = list(devices)
         self.network = network if network is not None else network_from_registry(fleet)
         self.world = World(self.network)
+        scenarios = _forecast_scenarios(rules)
+        if self.network is not None and scenarios:
+            self.world.forecaster = Forecaster.for_network(self.network, scenarios)
         self.silences: list[Silence] = list(silences or ())
         self.incidents = IncidentTracker(self.network) if self.network is not None else None
         self._states: dict[str, RuleState] = {}
@@ -311,6 +315,9 @@ class Engine:
         if self._start_ms == UNSET:
             self._start_ms = now
         self._watermark_ms = max(self._watermark_ms, now)
+        forecaster = self.world.forecaster
+        if forecaster is not None and forecaster.due(now_s):
+            forecaster.issue(now_s, self.world.rain, self.world.nowcast)
         out: list[AlertTransition] = []
         start = self._start_ms
         for ctx, ev, limit_ms in self._silent_watch:
@@ -319,6 +326,11 @@ class Engine:
                 self._raise_silent(ctx, ev, now, since, out)
         self._reminders(now, out)
         return out
+
+    def close(self) -> None:
+        """Stop the forecast's SWMM worker, if one runs; the engine may go on without it."""
+        if self.world.forecaster is not None:
+            self.world.forecaster.close()
 
     def _raise_silent(
         self, ctx: _Device, ev: Evaluator, now: int, since: int, out: list[AlertTransition]
@@ -726,6 +738,25 @@ def _quiet(st: RuleState) -> bool:
 def _copy_state(src: RuleState, dst: RuleState) -> None:
     for name in RuleState.__struct_fields__:
         setattr(dst, name, getattr(src, name))
+
+
+def _forecast_scenarios(rules: RuleSet) -> set[float]:
+    """The ``persist`` of every ``forecast`` condition: one forecast run each."""
+    found: set[float] = set()
+
+    def walk(cond: object) -> None:
+        spec = getattr(cond, "forecast", None)
+        if spec is not None:
+            found.add(spec.persist)
+        for sub in (*getattr(cond, "all", ()), *getattr(cond, "any", ())):
+            walk(sub)
+
+    for rule in rules:
+        for tier in rule.rule.tiers:
+            walk(tier.raise_)
+            if tier.clear is not None:
+                walk(tier.clear)
+    return found
 
 
 def _neighbour_metrics(rules: RuleSet) -> set[str]:

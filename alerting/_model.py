@@ -152,6 +152,32 @@ class Hgl(_Strict):
     ``holds`` leaves the part out."""
 
 
+class Forecast(_Strict):
+    """The network's hydraulic forecast (``_forecast.py``; docs/alerting.md, "The forecast"):
+    SWMM, built from the network file, brought up to the latest issue on the rain the gauges
+    measured and run on for an hour under their nowcast. True when it puts the water here within
+    ``margin_m`` of the cover (0: at it, flooding) at some minute of the next ``within``.
+    ``persist``: how long a gauge's rain goes on at its last ten minutes' mean where no up-wind
+    gauge has measured it yet (0: it stops). The alert carries the time to the flood as its
+    prediction."""
+
+    within: DurationS = Field(3600.0, gt=0.0, le=3600.0)
+    margin_m: float = Field(0.0, ge=-1.0, le=2.0)
+    persist: DurationS = Field(0.0, ge=0.0, le=3600.0)
+    max_age: DurationS = Field(600.0, gt=0.0)
+    """How old the latest issue may be; older (or none): nothing is forecast."""
+    expect: Literal["flood", "dry", "blind"] = "flood"
+    """``dry`` turns the condition round, for a clear condition: true when no forecast (of
+    this age) puts the water within ``margin_m`` of the cover in the next ``within``.
+    ``blind``: true when the forecast cannot see this node's rain coming (no up-wind gauge
+    measured it at the last issue, or no forecast stands), so that a rule on the measured
+    state may decide where the forecast is blind and the forecast where it sees."""
+    unknown: Literal["never", "holds"] = "never"
+    """A node outside the modelled districts (the network file does not describe every pipe
+    and catchment of its district, or names no gauge): ``never`` raises, ``holds`` leaves the
+    part out."""
+
+
 class Neighbour(_Compare):
     """The latest value of ``metric`` at the node downstream (or at any node upstream)."""
 
@@ -173,6 +199,7 @@ class Condition(_Compare):
     capacity: Capacity | None = None
     head: Head | None = None
     hgl: Hgl | None = None
+    forecast: Forecast | None = None
     downstream: Neighbour | None = None
     upstream: Neighbour | None = None
     all: list[Condition] = []
@@ -181,12 +208,12 @@ class Condition(_Compare):
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
         parts = (self.predict, self.rate, self.rain, self.capacity, self.head, self.hgl,
-                 self.downstream, self.upstream)  # fmt: skip
+                 self.forecast, self.downstream, self.upstream)  # fmt: skip
         nested = self.all or self.any
         if self.comparator() is None and all(p is None for p in parts) and not nested:
             raise ValueError(
                 "a condition needs a comparison, predict, rate, rain, capacity, head, hgl, "
-                "all or any"
+                "forecast, all or any"
             )
         return self
 

@@ -153,3 +153,56 @@ class Nowcast:
             value = None if up is None else up * match.scale
         self.cache[key] = (t, value)
         return value
+
+
+_M_PER_DEG: Final = 111_320.0
+MIN_COHERENT: Final = 3
+"""Matches needed to fit a storm's motion (two unknowns and one to check them)."""
+MAX_SCALE: Final = 3.0
+
+
+def coherent(
+    matches: Mapping[str, Match], positions: Mapping[str, tuple[float, float]]
+) -> dict[str, Match]:
+    """The matches one moving storm explains. A rain field moving at one velocity ``v`` reaches
+    a gauge ``d`` metres down-wind of another ``d·s`` seconds later, ``s = v/|v|²`` (the
+    slowness vector), so every true match's lag is linear in the offset between its gauges. A
+    periodic rain band also makes spurious matches (a gauge "following" one down-wind of it, a
+    neighbour at a multiple of the band's period); they fit no common motion. Every pair of
+    matches gives an ``s`` (two equations, two unknowns); the one that the most matches fit
+    (each lag within five minutes or 15% of it; ties to the higher summed correlation) wins,
+    and its fitting matches are kept. A match that scales its source's rain by more than
+    ``MAX_SCALE`` (or less than its inverse) is dropped first: one storm does not rain three
+    times as hard a few kilometres on. Fewer than ``MIN_COHERENT`` fitting matches: none."""
+    keep = {
+        g: m for g, m in matches.items()
+        if g in positions and m.source in positions and 1 / MAX_SCALE <= m.scale <= MAX_SCALE
+    }  # fmt: skip
+    if len(keep) < MIN_COHERENT:
+        return {}
+    names = list(keep)
+    offsets = np.array([_offset_m(positions[keep[g].source], positions[g]) for g in names])
+    lags = np.array([keep[g].lag_s for g in names])
+    corr = np.array([keep[g].corr for g in names])
+    tolerance = np.maximum(300.0, 0.15 * lags)
+    best: tuple[int, float] = (0, 0.0)
+    chosen = np.zeros(len(names), dtype=bool)
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            pair = offsets[[a, b]]
+            if abs(np.linalg.det(pair)) < 1e3:
+                continue  # (nearly) parallel offsets fix no direction
+            slowness = np.linalg.solve(pair, lags[[a, b]])
+            fits = np.abs(offsets @ slowness - lags) <= tolerance
+            score = (int(fits.sum()), float(corr[fits].sum()))
+            if score > best:
+                best, chosen = score, fits
+    if best[0] < MIN_COHERENT:
+        return {}
+    return {g: keep[g] for g, ok in zip(names, chosen, strict=True) if ok}
+
+
+def _offset_m(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """East and north metres from ``a`` to ``b`` (lat, lon; flat earth over a city)."""
+    lat0 = np.radians((a[0] + b[0]) / 2)
+    return ((b[1] - a[1]) * _M_PER_DEG * float(np.cos(lat0)), (b[0] - a[0]) * _M_PER_DEG)
