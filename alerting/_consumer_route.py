@@ -37,6 +37,10 @@ class Engine(Protocol):
         """Evaluate a reading; the transitions it caused."""
         ...
 
+    def close(self) -> None:
+        """Release what the engine runs beside it (the forecast's SWMM worker)."""
+        ...
+
     def on_event(self, topic: Topic, msg: Event) -> Sequence[AlertTransition]:
         """Take a device event; the transitions it caused."""
         ...

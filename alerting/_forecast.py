@@ -23,13 +23,14 @@ forecast standing (a ``forecast`` condition is then false), and the next issue s
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,12 +39,13 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
+import structlog
 
 from alerting._network import Network
 from alerting._nowcast import Match, Nowcast, Rain, coherent, window_mean
 from alerting._swmm_model import RAIN_STEP_S, StaticModel, model_text, static_model
 
-log = logging.getLogger("alerting.forecast")
+log = structlog.get_logger()
 
 STEP_S: Final = 300.0
 HORIZON_S: Final = 3600.0
@@ -173,8 +175,11 @@ class Forecaster:
     next_issue_s: float = -math.inf
     runs: int = 0
     failures: int = 0
+    last_error: str | None = None
+    seconds: float = 0.0
+    """Wall time spent in issues (SWMM and the files it reads), for the stats."""
     _worker: _Worker | None = None
-    _tmp: tempfile.TemporaryDirectory[str] | None = None
+    _tmp: Path | None = None
     sighted: frozenset[str] = frozenset()
     """The gauges whose rain an up-wind gauge measured, at the last issue."""
     _hot: tuple[float, Path] | None = None
@@ -205,13 +210,20 @@ class Forecaster:
         if not any(v >= STORM_MMH for points in known.values() for _, v in points):
             self.forecasts, self._hot, self.sighted = {}, None, frozenset()
             return
+        began = time.perf_counter()
         try:
             self._issue(at, known, nowcast)
-        except (ForecastError, OSError, ValueError) as exc:
+        except (ForecastError, OSError, ValueError, KeyError) as exc:
             self.failures += 1
-            log.warning("forecast at %.0f failed, none stands until the next: %s", at, exc)
+            self.last_error = f"forecast at {at:.0f} failed: {exc}"
+            log.warning(
+                "forecast_failed", issued_s=at, error=str(exc),
+                effect="no forecast stands until the next issue, which starts cold",
+            )  # fmt: skip
             self.forecasts, self._hot, self.sighted = {}, None, frozenset()
             self._stop_worker()
+        finally:
+            self.seconds += time.perf_counter() - began
 
     def _issue(self, at: float, rain: Rain, nowcast: Nowcast) -> None:
         if self._worker is None:
@@ -219,8 +231,9 @@ class Forecaster:
             weakref.finalize(self, self._worker.close)
         worker = self._worker
         if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="xiuhua-forecast-")
-        tmp = Path(self._tmp.name)
+            self._tmp = Path(tempfile.mkdtemp(prefix="xiuhua-forecast-"))
+            weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)
+        tmp = self._tmp
         hot_in = None
         if self._hot is not None and self._hot[0] == at - STEP_S:
             start, hot_in = self._hot
@@ -275,7 +288,7 @@ class Forecaster:
         """Stop the worker and remove the model files."""
         self._stop_worker()
         if self._tmp is not None:
-            self._tmp.cleanup()
+            shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
 

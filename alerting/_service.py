@@ -175,6 +175,7 @@ class AlertingService:
             thread.join(timeout_s)
         self._source.stop()
         self._metrics.close()
+        self._router.engine.close()
         log.info("alerting_stopped", instance=self._instance, **self.summary())
 
     @property

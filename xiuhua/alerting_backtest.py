@@ -115,7 +115,11 @@ def run_backtest(
     engines = [Engine(rules, registry, network)]
     if base is not None:
         engines.append(Engine(base, registry, network))
-    result = replay(engines, items)
+    try:
+        result = replay(engines, items)
+    finally:
+        for engine in engines:
+            engine.close()
     units = dict(network.devices) if network is not None else None
     score = _Scorer(truth, horizon_s, min_tier, units, labels or {})
     scored = tuple(score(s, result.transitions[0]) for s in summarize(result.transitions[0], rules))

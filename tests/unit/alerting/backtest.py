@@ -52,6 +52,13 @@ def replay(run: Run, rules: RuleSet) -> list[AlertTransition]:
     network_path = run.out / "network.json"
     network = load_network(network_path) if network_path.exists() else None
     engine = Engine(rules, run.devices, network)
+    try:
+        return _replay(engine, run)
+    finally:
+        engine.close()
+
+
+def _replay(engine: Engine, run: Run) -> list[AlertTransition]:
     by_id = {d.device_id: d for d in run.devices}
     decoder = msgspec.json.Decoder(Telemetry)
     out: list[AlertTransition] = []

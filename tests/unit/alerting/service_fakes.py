@@ -72,6 +72,9 @@ class ThresholdEngine:
         self.ticks.append(now_s)
         return []
 
+    def close(self) -> None:
+        self.closed = True
+
     def slide_flapping(self, ts_ms: int, historical: bool) -> list[AlertTransition]:
         self.slides.append((ts_ms, historical))
         return []

@@ -58,17 +58,18 @@ def test_drain_overflow_warnings_against_the_baseline(
     print(describe(f"seed {seed} baseline fill >= 0.7", base))
     assert ours.events >= 5, "the scenario must produce overflows to score"
     # Tolerances (measured on both seeds, docs/alerting.md "How good the warnings are"): seed 1
-    # precision 0.32, recall 1.00, median lead 20.5 min; seed 2 0.61 / 0.91 / 3.0 min; the
-    # baseline 0.07 / 0.93 / 32 min and 0.26 / 0.95 / 11 min. The issue's goals are recall >=
-    # 0.95, lead >= 20 min and >= 1.5x the baseline's, precision >= 0.7. Seed 1 meets recall
-    # and the 20 min; seed 2's overflows are mostly in Luqiao, which the storm reaches first:
-    # no gauge of this fleet is up-wind of it, so they are warned 1-4 min ahead. Asserted is
-    # what holds on both, with a margin under one event (39/43 on seed 2): recall and detection
-    # at least 0.9, precision at least twice the baseline's and 0.3, at most 0.45x the
-    # baseline's warnings, a median lead of at least 2 min; and on seed 1 a median lead of at
-    # least 18 min with most events warned 15 min or more ahead.
-    assert ours.recall >= 0.9
-    assert ours.events_detected >= 0.9 * ours.events
+    # precision 0.54, recall 1.00, median lead 56 min; seed 2 0.77 / 0.86 / 4 min; the baseline
+    # 0.07 / 0.93 / 32 min and 0.26 / 0.95 / 11 min. The issue's goals are recall >= 0.95, lead
+    # >= 20 min and >= 1.5x the baseline's, precision >= 0.7. Seed 1 meets recall and both lead
+    # goals. Seed 2's overflows are mostly in Luqiao, which the storm reaches first: no gauge of
+    # this fleet is up-wind of it, the forecast is blind there and the measured state warns 1-6
+    # min ahead; its 17 overflows elsewhere are forecast 50-60 min ahead. Asserted is what holds,
+    # with a margin of about one event: recall at least 0.83 (0.95 on seed 1), precision at
+    # least 0.5 and 2.5x the baseline's, at most a third of its warnings; on seed 1 a median lead
+    # of at least 1.5x the baseline's, and on seed 2 the overflows outside Luqiao mostly warned
+    # 40 min or more ahead.
+    assert ours.recall >= (0.95 if seed == 1 else 0.83)
+    assert ours.events_detected >= 0.83 * ours.events
     # Red ("water at the cover") reaches the manholes that overflow although their level
     # sensors drown there (the read fails): 14/14 and 39/43 with `fault_from: orange`, 8/14
     # and 12/43 without it.
@@ -76,14 +77,34 @@ def test_drain_overflow_warnings_against_the_baseline(
     flooded = {d for e in run.events if e.label == "overflow" for d in e.device_ids}
     print(f"seed {seed} red at {len(red & flooded)} of {len(flooded)} overflowing manholes")
     assert len(red & flooded) >= 0.85 * len(flooded)
-    assert ours.precision >= 2.0 * base.precision
-    assert ours.precision >= 0.3
-    assert ours.warnings <= 0.45 * base.warnings
+    assert ours.precision >= 2.5 * base.precision
+    assert ours.precision >= 0.5
+    assert ours.warnings <= base.warnings / 3
     assert ours.median_lead_s is not None
-    assert ours.median_lead_s >= 120.0
+    assert base.median_lead_s is not None
     if seed == 1:
-        assert ours.median_lead_s >= 18 * 60.0
-        assert sum(lead >= 15 * 60.0 for lead in ours.lead_times_s) > ours.events / 2
+        assert ours.median_lead_s >= 1.5 * base.median_lead_s
+        assert ours.median_lead_s >= 45 * 60.0
+    else:
+        assert ours.median_lead_s >= 120.0
+        away = [e for e in run.events if e.label == "overflow" and e.district != "luqiao"]
+        early = _warned_ahead(transitions, away, 40 * 60.0)
+        print(f"seed {seed} outside Luqiao {early} of {len(away)} overflows warned 40 min ahead")
+        assert early > len(away) / 2
+
+
+def _warned_ahead(transitions: list, events: list, lead_s: float) -> int:  # type: ignore[type-arg]
+    """How many ``events`` an orange-or-red drain.overflow warned at least ``lead_s`` ahead
+    (and at most the scoring horizon, 1 h)."""
+    first: dict[str, list[float]] = {}
+    for t in transitions:
+        if t.rule == "drain.overflow" and t.tier_to in ("orange", "red"):
+            first.setdefault(t.device_id, []).append(t.ts / 1000.0)
+    count = 0
+    for e in events:
+        times = [x for d in e.device_ids for x in first.get(d, ())]
+        count += any(e.onset_s - 3600.0 <= x <= e.onset_s - lead_s for x in times)
+    return count
 
 
 OTHERS = ("jiaojiang", "huangyan", "wenling", "yuhuan", "tiantai")
