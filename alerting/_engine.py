@@ -160,7 +160,9 @@ class Engine:
                 continue
             target = {"silent": ctx.silent, "offline": ctx.offline}.get(rule.rule.type)
             (target if target is not None else ctx.evaluators).append(ev)
-        ctx.plan = [(ev, evaluator_gates(ev, device)) for ev in ctx.evaluators]
+        fc = self.world.forecaster
+        forecast = fc is not None and node is not None and node in fc.model.junction_ids
+        ctx.plan = [(ev, evaluator_gates(ev, device, forecast)) for ev in ctx.evaluators]
         ctx.ungated = [(ev, g) for ev, g in ctx.plan if g is None]
         ctx.merged = merge_gates([g for _, g in ctx.plan if g is not None])
         ctx.awake = {ev for ev, g in ctx.plan if g is not None}

@@ -29,10 +29,14 @@ _LINEAR: Final = {
 }
 
 
-def evaluator_gates(ev: Evaluator, device: Device) -> tuple[Gate, ...] | None:
+def evaluator_gates(
+    ev: Evaluator, device: Device, forecast: bool = False
+) -> tuple[Gate, ...] | None:
     """Gates that must all hold for ``ev`` to skip a reading while idle; ``None``: never skip.
 
     A threshold rule has one per tier; an out-of-range rule one per metric (its range).
+    ``forecast``: whether the device's node has the hydraulic forecast; without it an option
+    that needs a forecast flood can never hold and is left out of the gate.
     """
     rule = ev.rule
     if isinstance(ev, RangeEvaluator):
@@ -44,7 +48,7 @@ def evaluator_gates(ev: Evaluator, device: Device) -> tuple[Gate, ...] | None:
     metric = rule.rule.metric or ""
     gates = []
     for tier in rule.rule.tiers:
-        gate = _tier_gate(tier.raise_, metric, rule.kind, device)
+        gate = _tier_gate(tier.raise_, metric, rule.kind, device, forecast)
         if gate is None:
             return None
         gates.append(gate)
@@ -61,19 +65,32 @@ def merge_gates(gates: list[tuple[Gate, ...]]) -> tuple[Gate, ...]:
     return tuple((m, lo, hi) for m, (lo, hi) in merged.items())
 
 
-def _tier_gate(cond: Condition, metric: str, kind: str, device: Device) -> Gate | None:
+def _never_without_forecast(cond: Condition) -> bool:
+    """Whether ``cond`` needs a forecast flood (``unknown: never``) to hold."""
+    spec = cond.forecast
+    if spec is not None and spec.expect == "flood" and spec.unknown == "never":
+        return True
+    return any(_never_without_forecast(sub) for sub in cond.all)
+
+
+def _tier_gate(
+    cond: Condition, metric: str, kind: str, device: Device, forecast: bool = False
+) -> Gate | None:
     cmp = cond.comparator()
     if cmp is not None:
         gate = _gate(cond.metric or metric, cmp, device)
         if gate is not None:
             return gate
     for sub in cond.all:
-        gate = _tier_gate(sub, metric, kind, device)
+        gate = _tier_gate(sub, metric, kind, device, forecast)
         if gate is not None:
             return gate
     if cond.any:
         # skip only where no option can hold: the intersection of the options' skip intervals
-        options = [_tier_gate(sub, metric, kind, device) for sub in cond.any]
+        usable = [s for s in cond.any if forecast or not _never_without_forecast(s)]
+        options = [_tier_gate(sub, metric, kind, device, forecast) for sub in usable]
+        if not options:
+            return None
         if all(o is not None for o in options) and len({o[0] for o in options if o}) == 1:
             lows, highs = zip(*((o[1], o[2]) for o in options if o), strict=True)
             return (options[0][0] if options[0] else "", max(lows), min(highs))

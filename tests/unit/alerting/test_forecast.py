@@ -290,3 +290,15 @@ def test_the_engine_raises_on_the_forecast_with_the_time_to_the_flood(tmp_path: 
         assert any(x.tier_to == "red" for x in out)
     finally:
         engine.close()
+
+
+def test_without_a_forecast_the_default_overflow_rule_keeps_its_skip_gate() -> None:
+    """An option that needs a forecast flood cannot hold at a node without one, so the fill
+    gate of the other way still lets a quiet reading skip the rule (engine speed)."""
+    from alerting import default_rules_dir, load_rules
+    from firmware_sim import make_fleet
+
+    device = make_fleet("linhai", DeviceKind.DRAIN, 1, seed=1)[0]
+    engine = Engine(load_rules(default_rules_dir()), [device])
+    plan = {ev.rule.name: gates for ev, gates in engine._devices[device.device_id].plan}
+    assert plan["drain.overflow"] is not None
