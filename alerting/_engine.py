@@ -11,8 +11,8 @@ count, fit window and last-seen time across a restart, a checkpoint writing only
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Self
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, Self
 
 from alerting._conditions import HISTORY_POINTS, Runtime, World
 from alerting._derived import extractor
@@ -742,43 +742,35 @@ def _copy_state(src: RuleState, dst: RuleState) -> None:
         setattr(dst, name, getattr(src, name))
 
 
-def _forecast_scenarios(rules: RuleSet) -> set[float]:
-    """The ``persist`` of every ``forecast`` condition: one forecast run each."""
-    found: set[float] = set()
+def _conditions(rules: RuleSet) -> Iterator[Any]:
+    """Every condition of every tier (raise and clear), nested ones included."""
 
-    def walk(cond: object) -> None:
-        spec = getattr(cond, "forecast", None)
-        if spec is not None:
-            found.add(spec.persist)
+    def walk(cond: Any) -> Iterator[Any]:
+        yield cond
         for sub in (*getattr(cond, "all", ()), *getattr(cond, "any", ())):
-            walk(sub)
+            yield from walk(sub)
 
     for rule in rules:
         for tier in rule.rule.tiers:
-            walk(tier.raise_)
+            yield from walk(tier.raise_)
             if tier.clear is not None:
-                walk(tier.clear)
-    return found
+                yield from walk(tier.clear)
+
+
+def _forecast_scenarios(rules: RuleSet) -> set[float]:
+    """The ``persist`` of every ``forecast`` condition: one forecast run each."""
+    return {c.forecast.persist for c in _conditions(rules) if getattr(c, "forecast", None)}
 
 
 def _neighbour_metrics(rules: RuleSet) -> set[str]:
     found: set[str] = set()
-
-    def walk(cond: object) -> None:
+    for cond in _conditions(rules):
         for side in ("downstream", "upstream"):
             nb = getattr(cond, side, None)
             if nb is not None:
                 found.add(nb.metric)
         if getattr(cond, "head", None) is not None:
             found.add("level_m")  # the water surface of the node below
-        for sub in (*getattr(cond, "all", ()), *getattr(cond, "any", ())):
-            walk(sub)
-
-    for rule in rules:
-        for tier in rule.rule.tiers:
-            walk(tier.raise_)
-            if tier.clear is not None:
-                walk(tier.clear)
     return found
 
 
