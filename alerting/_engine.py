@@ -48,6 +48,7 @@ from alerting._state import (
     Snapshot,
     StateDelta,
 )
+from telemetry_core.kinds import kind_spec
 from telemetry_core.registry import Device
 from telemetry_core.schema import (
     CONTRACT_VERSION,
@@ -63,6 +64,7 @@ from telemetry_core.topics import Topic
 _NONE: Final[list[AlertTransition]] = []
 TIER_NAMES: Final[tuple[TierName, ...]] = ("none", "blue", "yellow", "orange", "red")
 RAIN_POINTS: Final = 240
+_RAIN_SPEC: Final = kind_spec("rain").metrics["rain_mmh"]
 GAUGES_PER_DEVICE: Final = 4
 FLAP_STEP_MS: Final = 60_000
 """Flapping windows slide at each minute of event time (``slide_flapping``)."""
@@ -273,7 +275,9 @@ class Engine:
 
     def _rain(self, gauge: str, t: float, readings: Mapping[str, float]) -> None:
         mmh = readings.get("rain_mmh")
-        if mmh is not None:
+        # Only rain that can fall enters the window the rain conditions, the nowcast and the
+        # forecast's model read (an impossible value is the out-of-range rule's to report).
+        if mmh is not None and _RAIN_SPEC.in_range(mmh):
             self.world.rain.setdefault(gauge, deque(maxlen=RAIN_POINTS)).append((t, mmh))
             self._dirty_gauges.add(gauge)
 

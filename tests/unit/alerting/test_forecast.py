@@ -302,3 +302,20 @@ def test_without_a_forecast_the_default_overflow_rule_keeps_its_skip_gate() -> N
     engine = Engine(load_rules(default_rules_dir()), [device])
     plan = {ev.rule.name: gates for ev, gates in engine._devices[device.device_id].plan}
     assert plan["drain.overflow"] is not None
+
+
+def test_impossible_rain_never_reaches_the_model(tmp_path: Path) -> None:
+    """A gauge reporting rain no storm brings (a broken tipping bucket, a hostile message) is
+    kept out of the rain window the forecast's SWMM model is driven by."""
+    gauge = Device(device_id="rg-dd-0", kind=DeviceKind.RAIN, district="dd", lat=LAT, lon=LON,
+                   expected_interval_s=60.0)  # fmt: skip
+    engine = Engine(rules(tmp_path, FORECAST_RULE), [gauge, _drain(0)], _net())
+    try:
+        topic = Topic("dd", DeviceKind.RAIN, "rg-dd-0", Channel.TELEMETRY)
+        for k, mmh in enumerate((12.0, 1e9, 30.0)):
+            msg = Telemetry(v=1, device_id="rg-dd-0", ts=int((T0 + 60 * k) * 1000), seq=k,
+                            boot_id="b", readings={"rain_mmh": mmh})  # fmt: skip
+            engine.on_telemetry(topic, msg)
+        assert [v for _, v in engine.world.rain["rg-dd-0"]] == [12.0, 30.0]
+    finally:
+        engine.close()
