@@ -41,6 +41,11 @@ class Engine(Protocol):
         """Release what the engine runs beside it (the forecast's SWMM worker)."""
         ...
 
+    def forecast_counts(self) -> tuple[int, int, float, float] | None:
+        """The forecast's runs, failures, seconds run and seconds waited for; ``None``
+        without a forecast."""
+        ...
+
     def on_event(self, topic: Topic, msg: Event) -> Sequence[AlertTransition]:
         """Take a device event; the transitions it caused."""
         ...

@@ -10,6 +10,7 @@ count, fit window and last-seen time across a restart, a checkpoint writing only
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Self
@@ -69,6 +70,7 @@ GAUGES_PER_DEVICE: Final = 4
 FLAP_STEP_MS: Final = 60_000
 """Flapping windows slide at each minute of event time (``slide_flapping``)."""
 HEALTH_TYPES: Final = frozenset({"silent", "offline"})
+_NEVER: Final = 2**62
 
 
 class _Device:
@@ -126,6 +128,8 @@ class Engine:
         self._devices: dict[str, _Device] = {}
         self._start_ms = UNSET
         self._watermark_ms = UNSET
+        self._forecast_effect_ms = _NEVER
+        """When the pending forecast takes effect, in ms of event time (``_NEVER``: none)."""
         self._status: dict[str, str] = {}
         self._gauges = set(self.network.rain_gauges) if self.network is not None else set()
         # What changed since the last ``delta()``: only that is encoded and written.
@@ -208,6 +212,8 @@ class Engine:
         if ctx is None or ts <= ctx.last_ts:
             return self._unevaluated(ctx, msg)
         self._watermark_ms = max(self._watermark_ms, ts)
+        if ts >= self._forecast_effect_ms:
+            self._settle_forecast()
         if ts < self._start_ms or self._start_ms == UNSET:
             self._start_ms = ts
         out: list[AlertTransition] | None = None
@@ -321,9 +327,12 @@ class Engine:
         if self._start_ms == UNSET:
             self._start_ms = now
         self._watermark_ms = max(self._watermark_ms, now)
+        if now >= self._forecast_effect_ms:
+            self._settle_forecast()
         forecaster = self.world.forecaster
         if forecaster is not None and forecaster.due(now_s):
             forecaster.issue(now_s, self.world.rain, self.world.nowcast)
+            self._forecast_effect_ms = _effect_ms(forecaster)
         out: list[AlertTransition] = []
         start = self._start_ms
         for ctx, ev, limit_ms in self._silent_watch:
@@ -332,6 +341,19 @@ class Engine:
                 self._raise_silent(ctx, ev, now, since, out)
         self._reminders(now, out)
         return out
+
+    def _settle_forecast(self) -> None:
+        """The pending forecast takes effect (``Forecaster.settle``) before this event time."""
+        forecaster = self.world.forecaster
+        if forecaster is not None:
+            forecaster.settle()
+            self._forecast_effect_ms = _effect_ms(forecaster)
+
+    def forecast_counts(self) -> tuple[int, int, float, float] | None:
+        """The forecast's runs, failures, seconds run and seconds waited for (cumulative);
+        ``None`` if the rules ask for no forecast or the network file allows none."""
+        fc = self.world.forecaster
+        return None if fc is None else (fc.runs, fc.failures, fc.seconds, fc.waited_s)
 
     def close(self) -> None:
         """Stop the forecast's SWMM worker, if one runs; the engine may go on without it."""
@@ -759,6 +781,10 @@ def _conditions(rules: RuleSet) -> Iterator[Any]:
             yield from walk(tier.raise_)
             if tier.clear is not None:
                 yield from walk(tier.clear)
+
+
+def _effect_ms(forecaster: Forecaster) -> int:
+    return _NEVER if math.isinf(forecaster.effect_s) else int(forecaster.effect_s * 1000)
 
 
 def _forecast_scenarios(rules: RuleSet) -> set[float]:

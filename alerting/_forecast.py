@@ -13,11 +13,14 @@ Every ``STEP_S`` of event time while it rains (``issue``), the forecaster
 3. keeps, per junction and scenario, the water's distance below the cover (negative: flooding)
    at each minute of the hour ahead.
 
-Only readings up to ``T`` enter an issue, and issues fall on multiples of ``STEP_S``, so a live
-run, a replay and a restart give the same forecasts (a restart re-runs the model cold from the
-rain it restored). SWMM runs in a child process (``_forecast_worker.py``): one model per process,
-and C code that holds no GIL of the engine's. A failed or overdue run logs why, leaves no
-forecast standing (a ``forecast`` condition is then false), and the next issue starts cold.
+Only readings up to ``T`` enter an issue, issues fall on multiples of ``STEP_S``, and an issue
+takes effect at ``T + EFFECT_S`` of event time (the engine waits for it there if its runs are
+not done), so a live run, a replay and a restart give the same forecasts (a restart re-runs the
+model cold from the rain it restored). The runs go on in a thread of the forecaster's own
+while the engine evaluates on; SWMM itself runs in a child process (``_forecast_worker.py``):
+one model per process, and C code that holds no GIL of the engine's. A failed or overdue run
+logs why, leaves no forecast standing (a ``forecast`` condition is then false), and the next
+issue starts cold.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -55,6 +59,9 @@ STORM_MMH: Final = 0.5
 """Below this at every gauge for the whole window: dry weather, no forecast is run."""
 PERSIST_MEAN_S: Final = 600.0
 TIMEOUT_S: Final = 120.0
+EFFECT_S: Final = 60.0
+"""An issue at ``T`` takes effect at ``T + EFFECT_S`` of event time (its first forecast minute),
+so its SWMM runs (a few tenths of a second) never hold up the evaluation of live readings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +169,27 @@ def future_rain(
     return {g: [at(g, t + RAIN_STEP_S * (k + 1), 0) for k in range(minutes)] for g in gauges}
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An issue whose SWMM runs go on in the forecast thread; it stands from ``effect_s``."""
+
+    at: float
+    effect_s: float
+    sighted: frozenset[str]
+    job: Future[dict[float, dict[str, NodeForecast]]] | None
+    """``None``: a dry issue, which only clears the forecast."""
+
+
 @dataclass
 class Forecaster:
-    """The network's forecast, issued each ``STEP_S`` while it rains (module doc)."""
+    """The network's forecast, issued each ``STEP_S`` while it rains (module doc).
+
+    An issue is prepared on the engine's thread (the rain up to ``T``, the nowcast) and its
+    SWMM runs go on in a thread of the forecaster's own, while the engine evaluates on. The
+    forecast takes effect at event time ``T + EFFECT_S``: the engine applies it before the
+    first reading or tick at or after that time, waiting for the runs if they are not done,
+    so every run of the same readings sees each forecast from the same reading on.
+    """
 
     network: Network
     scenarios: tuple[float, ...]
@@ -173,17 +198,23 @@ class Forecaster:
     timeout_s: float = TIMEOUT_S
     forecasts: dict[float, dict[str, NodeForecast]] = field(default_factory=dict)
     next_issue_s: float = -math.inf
+    effect_s: float = math.inf
+    """When the pending issue takes effect (infinite: none is pending)."""
     runs: int = 0
     failures: int = 0
     last_error: str | None = None
     seconds: float = 0.0
-    """Wall time spent in issues (SWMM and the files it reads), for the stats."""
+    """Wall time the forecast thread spent on issues (SWMM and the files it reads)."""
+    waited_s: float = 0.0
+    """Wall time the engine waited for an issue to finish at its effect time."""
+    sighted: frozenset[str] = frozenset()
+    """The gauges whose rain an up-wind gauge measured, by the forecast standing."""
     _worker: _Worker | None = None
     _tmp: Path | None = None
-    sighted: frozenset[str] = frozenset()
-    """The gauges whose rain an up-wind gauge measured, at the last issue."""
     _hot: tuple[float, Path] | None = None
     """The model state saved at the last issue: its time and hotstart file."""
+    _pool: ThreadPoolExecutor | None = None
+    _pending: _Pending | None = None
 
     @classmethod
     def for_network(cls, network: Network, scenarios: Iterable[float]) -> Forecaster | None:
@@ -195,7 +226,7 @@ class Forecaster:
         return cls(network, wanted, model)
 
     def sees_rain_coming(self, node: str) -> bool:
-        """Whether the rain at ``node``'s gauge was measured up-wind at the last issue."""
+        """Whether the rain at ``node``'s gauge was measured up-wind, by the forecast standing."""
         gauge = self.model.gauge_of.get(node)
         return gauge is not None and gauge in self.sighted
 
@@ -203,29 +234,72 @@ class Forecaster:
         return t >= self.next_issue_s
 
     def issue(self, t: float, rain: Rain, nowcast: Nowcast) -> None:
-        """Issue the forecast of the last step boundary at or before ``t`` (module doc)."""
+        """Start the issue of the last step boundary at or before ``t`` (module doc); it takes
+        effect at ``settle``."""
+        self.settle()  # the issue before took effect long ago (EFFECT_S < STEP_S)
         at = t // STEP_S * STEP_S
         self.next_issue_s = at + STEP_S
         known = {g: deque((ts, v) for ts, v in points if ts <= at) for g, points in rain.items()}
         if not any(v >= STORM_MMH for points in known.values() for _, v in points):
-            self.forecasts, self._hot, self.sighted = {}, None, frozenset()
+            self._hot = None
+            self._pending = _Pending(at, at + EFFECT_S, frozenset(), None)
+        else:
+            matches = coherent(nowcast.matches_at(known, at, MIN_LAG_S), self.network.rain_gauges)
+            futures = {
+                p: future_rain(known, self.model.gauges, matches, at, p) for p in self.scenarios
+            }
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="xiuhua-forecast")
+                weakref.finalize(self, self._pool.shutdown, wait=False)
+            job = self._pool.submit(self._run, at, known, futures)
+            self._pending = _Pending(at, at + EFFECT_S, frozenset(matches), job)
+        self.effect_s = self._pending.effect_s
+
+    def settle(self) -> None:
+        """Let the pending issue take effect, waiting for its runs if need be. A failed one
+        leaves no forecast standing; the next issue starts cold."""
+        pending, self._pending, self.effect_s = self._pending, None, math.inf
+        if pending is None:
+            return
+        if pending.job is None:
+            self.forecasts, self.sighted = {}, frozenset()
             return
         began = time.perf_counter()
         try:
-            self._issue(at, known, nowcast)
-        except (ForecastError, OSError, ValueError, KeyError) as exc:
+            out = pending.job.result()
+        except Exception as exc:  # a forecast that fails leaves none standing
             self.failures += 1
-            self.last_error = f"forecast at {at:.0f} failed: {exc}"
+            self.last_error = f"forecast at {pending.at:.0f} failed: {exc}"
             log.warning(
-                "forecast_failed", issued_s=at, error=str(exc),
+                "forecast_failed", issued_s=pending.at, error=str(exc),
                 effect="no forecast stands until the next issue, which starts cold",
+                exc_info=not isinstance(exc, _EXPECTED),
             )  # fmt: skip
-            self.forecasts, self._hot, self.sighted = {}, None, frozenset()
+            self.forecasts, self.sighted = {}, frozenset()
+        else:
+            self.runs += 1
+            self.forecasts, self.sighted = out, pending.sighted
+        finally:
+            self.waited_s += time.perf_counter() - began
+
+    def _run(
+        self, at: float, rain: Rain, futures: Mapping[float, Mapping[str, list[float]]]
+    ) -> dict[float, dict[str, NodeForecast]]:
+        """The forecast thread's part of an issue: the analysis run up to ``at``, then one
+        forecast run per scenario. On any failure the model state is dropped."""
+        began = time.perf_counter()
+        try:
+            return self._runs(at, rain, futures)
+        except BaseException:
+            self._hot = None
             self._stop_worker()
+            raise
         finally:
             self.seconds += time.perf_counter() - began
 
-    def _issue(self, at: float, rain: Rain, nowcast: Nowcast) -> None:
+    def _runs(
+        self, at: float, rain: Rain, futures: Mapping[float, Mapping[str, list[float]]]
+    ) -> dict[float, dict[str, NodeForecast]]:
         if self._worker is None:
             self._worker = _Worker.start()
             weakref.finalize(self, self._worker.close)
@@ -253,14 +327,10 @@ class Forecaster:
         if hot_in is not None:
             hot_in.unlink(missing_ok=True)
         self._hot = (at, hot_out)
-        positions = self.network.rain_gauges
-        matches = coherent(nowcast.matches_at(rain, at, MIN_LAG_S), positions)
-        self.sighted = frozenset(matches)
         report = [j.id for j in self.model.junctions]
         depth_of = {j.id: j.depth_m for j in self.model.junctions}
         out: dict[float, dict[str, NodeForecast]] = {}
-        for persist in self.scenarios:
-            future = future_rain(rain, self.model.gauges, matches, at, persist)
+        for persist, future in futures.items():
             fc = tmp / "forecast.inp"
             fc.write_text(model_text(self.model, at, at + HORIZON_S, future,
                                      use_hotstart=str(hot_out)), encoding="utf-8")  # fmt: skip
@@ -271,25 +341,46 @@ class Forecaster:
             out[persist] = {
                 n: NodeForecast(at, _freeboard(depth_of[n], depth[n], flood[n])) for n in report
             }
-        self.runs += 1
-        self.forecasts = out
+        return out
 
     def reset(self) -> None:
         """Forget the model state (after a restore): the next issue starts cold."""
+        self._discard()
         self.forecasts, self._hot, self.next_issue_s = {}, None, -math.inf
         self.sighted = frozenset()
 
+    def _discard(self) -> None:
+        """Wait for the pending issue, if any, and drop it unapplied."""
+        pending, self._pending, self.effect_s = self._pending, None, math.inf
+        if pending is not None and pending.job is not None:
+            try:
+                pending.job.result()
+            except Exception as exc:  # noqa: BLE001 - its result is thrown away either way
+                log.info("forecast_discarded", issued_s=pending.at, error=str(exc))
+
     def _stop_worker(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
 
     def close(self) -> None:
-        """Stop the worker and remove the model files."""
+        """Stop the worker (a run in progress fails at once), the thread, and remove the
+        model files."""
+        worker = self._worker
+        if worker is not None:
+            worker.proc.kill()
+        self._discard()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self._stop_worker()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+_EXPECTED = (ForecastError, OSError, ValueError, KeyError)
+"""What a failed run raises; anything else is logged with its traceback."""
 
 
 def _freeboard(

@@ -97,10 +97,38 @@ class PromMetrics:
         self.state_bytes = Gauge(
             "xiuhua_alerting_state_bytes", "Size of the last checkpoint", registry=r
         )
+        self.forecast_runs = Counter(
+            "xiuhua_alerting_forecast_runs", "Forecast issues whose SWMM runs succeeded",
+            registry=r,
+        )  # fmt: skip
+        self.forecast_failures = Counter(
+            "xiuhua_alerting_forecast_failures",
+            "Forecast issues that failed (no forecast stood until the next)", registry=r,
+        )  # fmt: skip
+        self.forecast_seconds = Counter(
+            "xiuhua_alerting_forecast_seconds", "Wall time the forecast thread spent on issues",
+            registry=r,
+        )  # fmt: skip
+        self.forecast_wait_seconds = Counter(
+            "xiuhua_alerting_forecast_wait_seconds",
+            "Wall time evaluation waited for a forecast at its effect time", registry=r,
+        )  # fmt: skip
+        self._forecast_seen = (0, 0, 0.0, 0.0)
         for reason in (*RejectReason, INTERNAL_ERROR):
             self.rejected.labels(reason=str(reason))
         for tier in ("none", "blue", "yellow", "orange", "red"):
             self.transitions.labels(tier=tier)
+
+    def forecast(self, runs: int, failures: int, seconds: float, waited_s: float) -> None:
+        """Bring the forecast counters up to the forecaster's cumulative figures."""
+        seen, now = self._forecast_seen, (runs, failures, seconds, waited_s)
+        for counter, before, after in zip(
+            (self.forecast_runs, self.forecast_failures, self.forecast_seconds,
+             self.forecast_wait_seconds), seen, now, strict=True,
+        ):  # fmt: skip
+            if after > before:
+                counter.inc(after - before)
+        self._forecast_seen = now
 
     def serve(self, host: str, port: int) -> None:
         """Serve ``/metrics`` on ``host:port`` in a daemon thread until :meth:`close`."""

@@ -38,6 +38,7 @@ class ThresholdEngine:
         self.slides: list[tuple[int, bool]] = []
         self.explode_on: str | None = None
         self.silences: list[Silence] = []
+        self.forecast: tuple[int, int, float, float] | None = None
 
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:
         if self.explode_on is not None and msg.device_id == self.explode_on:
@@ -74,6 +75,9 @@ class ThresholdEngine:
 
     def close(self) -> None:
         self.closed = True
+
+    def forecast_counts(self) -> tuple[int, int, float, float] | None:
+        return self.forecast
 
     def slide_flapping(self, ts_ms: int, historical: bool) -> list[AlertTransition]:
         self.slides.append((ts_ms, historical))

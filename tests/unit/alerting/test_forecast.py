@@ -4,6 +4,7 @@ the model, the SWMM model written from the network file, and real SWMM runs in t
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from alerting import Engine, network_from_dict
 from alerting._forecast import (
+    EFFECT_S,
     HORIZON_S,
     STEP_S,
     Forecaster,
@@ -193,10 +195,12 @@ def test_a_cloudburst_floods_the_manholes_and_dry_weather_runs_nothing(
 ) -> None:
     t = T0 + 2 * 3600
     forecaster.issue(t, _rain(t, 0.0), Nowcast())
+    forecaster.settle()
     assert forecaster.forecasts == {}
     assert forecaster.runs == 0
     # 150 mm/h over 12 ha of 0.8 runoff coefficient is 4 m³/s into pipes of 0.2-0.4 m³/s
     forecaster.issue(t + 1, _rain(t, 150.0), Nowcast())
+    forecaster.settle()
     assert forecaster.runs == 1
     assert forecaster.next_issue_s == t // STEP_S * STEP_S + STEP_S
     persisting = forecaster.forecasts[600.0]
@@ -205,12 +209,14 @@ def test_a_cloudburst_floods_the_manholes_and_dry_weather_runs_nothing(
     assert persisting["dd-J0"].first_within(issued, 3600.0, 0.0) is not None
     # the state was saved: the next issue goes on from it, and the rain stopping drains it
     forecaster.issue(t + STEP_S, _rain(t + STEP_S, 0.0, 3) | {}, Nowcast())
+    forecaster.settle()
     assert forecaster.runs in (1, 2)
 
 
 def test_a_light_rain_floods_nothing(forecaster: Forecaster) -> None:
     t = T0 + 2 * 3600
     forecaster.issue(t, _rain(t, 2.0), Nowcast())
+    forecaster.settle()
     assert forecaster.runs == 1
     for by_node in forecaster.forecasts.values():
         assert all(fc.first_within(fc.issued_s, 3600.0, 0.0) is None for fc in by_node.values())
@@ -221,17 +227,20 @@ def test_a_failed_run_leaves_no_forecast_and_the_next_starts_again(
 ) -> None:
     t = T0 + 2 * 3600
     forecaster.issue(t, _rain(t, 150.0), Nowcast())
+    forecaster.settle()
     assert forecaster.forecasts
     worker = forecaster._worker
     assert worker is not None
     worker.proc.kill()
     worker.proc.wait()
     forecaster.issue(t + STEP_S, _rain(t + STEP_S, 150.0), Nowcast())
+    forecaster.settle()
     assert forecaster.forecasts == {}
     assert forecaster.failures == 1
     assert forecaster.last_error is not None
     assert "the forecast worker" in forecaster.last_error
     forecaster.issue(t + 2 * STEP_S, _rain(t + 2 * STEP_S, 150.0), Nowcast())
+    forecaster.settle()
     assert forecaster.forecasts
     assert forecaster.runs == 2
 
@@ -317,5 +326,82 @@ def test_impossible_rain_never_reaches_the_model(tmp_path: Path) -> None:
                             boot_id="b", readings={"rain_mmh": mmh})  # fmt: skip
             engine.on_telemetry(topic, msg)
         assert [v for _, v in engine.world.rain["rg-dd-0"]] == [12.0, 30.0]
+    finally:
+        engine.close()
+
+
+def test_an_issue_runs_beside_the_engine_and_takes_effect_at_its_effect_time(
+    forecaster: Forecaster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``issue`` hands the SWMM runs to the forecast thread and returns; the forecast stands
+    only from ``settle``, which the engine calls at ``T + EFFECT_S`` of event time."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow_runs(at: float, *_: object) -> dict[float, dict[str, NodeForecast]]:
+        started.set()
+        assert release.wait(30.0), "the test never released the run"
+        return {0.0: {"dd-J0": NodeForecast(at, (-0.1,) * 60)}}
+
+    monkeypatch.setattr(forecaster, "_runs", slow_runs)
+    t = T0 + 2 * 3600
+    forecaster.issue(t, _rain(t, 150.0), Nowcast())
+    assert started.wait(30.0)
+    at = t // STEP_S * STEP_S
+    assert forecaster.effect_s == at + EFFECT_S
+    assert forecaster.forecasts == {}
+    assert forecaster.runs == 0
+    release.set()
+    forecaster.settle()
+    assert forecaster.runs == 1
+    assert forecaster.forecasts[0.0]["dd-J0"].issued_s == at
+    assert forecaster.effect_s == math.inf
+
+
+def test_a_run_that_raises_anything_is_a_failed_forecast_not_a_dead_engine(
+    forecaster: Forecaster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> dict[float, dict[str, NodeForecast]]:
+        raise RuntimeError("a bug in the model writer")
+
+    monkeypatch.setattr(forecaster, "_runs", broken)
+    t = T0 + 2 * 3600
+    forecaster.issue(t, _rain(t, 150.0), Nowcast())
+    forecaster.settle()
+    assert forecaster.failures == 1
+    assert forecaster.forecasts == {}
+    assert forecaster.last_error is not None
+    assert "a bug in the model writer" in forecaster.last_error
+
+
+def test_the_engine_applies_a_forecast_from_its_effect_time_on(tmp_path: Path) -> None:
+    """Readings before ``T + EFFECT_S`` see the forecast before; the first at or after it sees
+    the new one, in a replay as live (the engine waits for the runs there if need be)."""
+    gauge = Device(device_id="rg-dd-0", kind=DeviceKind.RAIN, district="dd", lat=LAT, lon=LON,
+                   expected_interval_s=60.0)  # fmt: skip
+    engine = Engine(rules(tmp_path, FORECAST_RULE), [gauge, _drain(0)], _net())
+    fc = engine.world.forecaster
+    assert fc is not None
+    topic = Topic("dd", DeviceKind.RAIN, "rg-dd-0", Channel.TELEMETRY)
+
+    def rain_at(t: float, seq: int) -> None:
+        msg = Telemetry(v=1, device_id="rg-dd-0", ts=int(t * 1000), seq=seq, boot_id="b",
+                        readings={"rain_mmh": 150.0})  # fmt: skip
+        engine.on_telemetry(topic, msg)
+
+    try:
+        t = T0 + 2 * 3600
+        for k in range(30):
+            rain_at(t - 60.0 * (29 - k), k)
+        engine.tick(t)
+        at = t // STEP_S * STEP_S
+        assert fc.effect_s == at + EFFECT_S
+        rain_at(at + EFFECT_S - 1, 30)
+        assert fc.runs == 0
+        assert fc.forecasts == {}
+        rain_at(at + EFFECT_S, 31)
+        assert fc.runs == 1
+        assert fc.forecasts, "the forecast stands from its effect time"
+        assert fc.effect_s == math.inf
     finally:
         engine.close()

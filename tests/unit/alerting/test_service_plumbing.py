@@ -335,3 +335,18 @@ def test_a_seal_taken_back_goes_out_merged_into_the_next() -> None:
     second = ledger.seal(StateDelta({"m": b"2", "d:b": b"b2"}), 5, 1.0)
     assert second.delta == StateDelta({"m": b"2", "d:a": b"a1", "d:b": b"b2"}, full=True)
     assert second.acks == ((0, [1, 2]),)
+
+
+def test_the_forecasts_runs_failures_and_waits_reach_the_prometheus_counters() -> None:
+    rig = Rig()
+    registry = rig.service._metrics.registry
+    rig.engine.forecast = (3, 1, 0.9, 0.05)
+    assert rig.service.maybe_stats(force=True)
+    rig.engine.forecast = (5, 1, 1.5, 0.05)
+    assert rig.service.maybe_stats(force=True)
+    assert registry.get_sample_value("xiuhua_alerting_forecast_runs_total") == 5
+    assert registry.get_sample_value("xiuhua_alerting_forecast_failures_total") == 1
+    assert registry.get_sample_value("xiuhua_alerting_forecast_seconds_total") == pytest.approx(1.5)
+    assert registry.get_sample_value("xiuhua_alerting_forecast_wait_seconds_total") == (
+        pytest.approx(0.05)
+    )
