@@ -70,6 +70,11 @@ class Engine(Protocol):
         """The state changed since the last checkpoint, to checkpoint."""
         ...
 
+    def encode_pending(self, limit: int, keep: int = 0) -> int:
+        """Encode up to ``limit`` changed devices ahead of ``delta``, leaving ``keep``; how
+        many remain."""
+        ...
+
     @property
     def state_bytes(self) -> int:
         """The size of the whole state as stored."""

@@ -597,13 +597,13 @@ class Engine:
         self._count_bytes(parts, deleted, full)
         return StateDelta(parts, frozenset(deleted), full)
 
-    def encode_pending(self, limit: int) -> int:
-        """Encode up to ``limit`` of the devices changed since the last delta, ahead of it;
-        how many remain. The service calls it while no message waits, so that the next
-        ``delta()`` (which stops evaluation) has little left to do; a device changed again
-        is encoded again."""
+    def encode_pending(self, limit: int, keep: int = 0) -> int:
+        """Encode up to ``limit`` of the devices changed since the last delta, ahead of it,
+        leaving at least ``keep``; how many remain. The service calls it between batches of
+        messages, so that the next ``delta()`` (which stops evaluation) has at most ``keep``
+        devices left to encode; a device changed again is encoded again."""
         dirty, encoded, deleted = self._dirty, self._encoded, self._deleted
-        for _ in range(min(limit, len(dirty))):
+        for _ in range(min(limit, len(dirty) - keep)):
             ctx = dirty.pop()
             key = DEVICE_PREFIX + ctx.device.device_id
             part = self._device_part(ctx)
@@ -619,7 +619,12 @@ class Engine:
         # An idle evaluator at tier none with no flapping changes has nothing to carry (the
         # same as ``_quiet``, which costs several times more; it runs for every state of
         # every device a checkpoint writes). The others are checked in full.
-        states = {name: ev.state for name, ev in ctx.persist if not _idle_quiet(ev)}
+        states = {}
+        for name, ev in ctx.persist:
+            st = ev.state
+            if st.tier == 0 and not st.changes and (ev.idle or _quiet(st)):
+                continue  # nothing to carry over (_quiet's first two tests, inlined)
+            states[name] = st
         history = {m: list(h) for m, h in ctx.rt.history.items() if h}
         status = self._status.get(ctx.device.device_id)
         if not states and not history and status is None and ctx.last_seen == UNSET:
@@ -745,11 +750,6 @@ def _fits(ev: Evaluator) -> bool:
     return any(
         walk(t.raise_) or (t.clear is not None and walk(t.clear)) for t in ev.rule.rule.tiers
     )
-
-
-def _idle_quiet(ev: Evaluator) -> bool:
-    st = ev.state
-    return (ev.idle and st.tier == 0 and not st.changes) or _quiet(st)
 
 
 def _quiet(st: RuleState) -> bool:

@@ -349,14 +349,16 @@ class Forecaster:
         self.forecasts, self._hot, self.next_issue_s = {}, None, -math.inf
         self.sighted = frozenset()
 
-    def _discard(self) -> None:
-        """Wait for the pending issue, if any, and drop it unapplied."""
+    def _discard(self, closing: bool = False) -> None:
+        """Wait for the pending issue, if any, and drop it unapplied (on closing, a run the
+        kill of the worker ended is no news)."""
         pending, self._pending, self.effect_s = self._pending, None, math.inf
         if pending is not None and pending.job is not None:
             try:
                 pending.job.result()
             except Exception as exc:  # noqa: BLE001 - its result is thrown away either way
-                log.info("forecast_discarded", issued_s=pending.at, error=str(exc))
+                if not closing:
+                    log.info("forecast_discarded", issued_s=pending.at, error=str(exc))
 
     def _stop_worker(self) -> None:
         worker, self._worker = self._worker, None
@@ -369,7 +371,7 @@ class Forecaster:
         worker = self._worker
         if worker is not None:
             worker.proc.kill()
-        self._discard()
+        self._discard(closing=True)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -43,6 +43,14 @@ _BATCH: Final = 2000
 """Messages evaluated between two looks at the checkpoint, tick and stats clocks."""
 _SNAPSHOT_BUDGET: Final = 10.0
 """Checkpoints are at least this many snapshot durations apart (see ``maybe_checkpoint``)."""
+_SEAL_DEVICES: Final = 256
+"""Changed devices left for the seal to encode; the others are encoded between batches
+(``encode_ahead``), so a seal stops evaluation for a few milliseconds, not for every device
+changed since the last one."""
+_AHEAD_MIN: Final = 64
+_AHEAD_MAX: Final = 256
+"""Devices encoded ahead after a batch: as many as it held messages, within these bounds (256
+devices take about 3 ms, so encoding ahead never holds up a reading for long itself)."""
 STORE_REFUSED: Final = "store_refused"
 """Dead-letter reason of a transition the state store refused for good."""
 _POLL_S: Final = 0.05
@@ -233,7 +241,8 @@ class AlertingService:
     def step(self) -> None:
         """One round: messages, tick, incidents, checkpoint, stats (the processor thread)."""
         self.take_silences()
-        self.process_pending()
+        handled = self.process_pending()
+        self.encode_ahead(handled)
         self.maybe_tick()
         self._publish_incidents()
         self.maybe_checkpoint()
@@ -266,6 +275,18 @@ class AlertingService:
         if handled and self._router.last_ts_ms:
             self.counters.lag_ms = int(self._clock.now_s() * 1000) - self._router.last_ts_ms
         return handled
+
+    def encode_ahead(self, handled: int) -> None:
+        """Encode changed devices ahead of the next seal: as many as the batch just handled
+        (within ``_AHEAD_MIN`` and ``_AHEAD_MAX``), leaving ``_SEAL_DEVICES`` for the seal.
+
+        The seal then stops evaluation for a few milliseconds instead of for every device
+        changed since the last one (10,000 drain nodes at 1 Hz: 110 ms), so checkpoints can stay
+        ``checkpoint_interval_s`` apart under load. That keeps the window of unacknowledged
+        messages short, and with it what the broker holds and saves. A device changed again
+        before the seal is encoded again there."""
+        limit = min(max(handled, _AHEAD_MIN), _AHEAD_MAX)
+        self._router.engine.encode_pending(limit, keep=_SEAL_DEVICES)
 
     def _handle(self, msg: Any, now_ms: int) -> None:
         topic = topic_text(msg)
@@ -375,9 +396,9 @@ class AlertingService:
         """Seal and hand over a checkpoint if the interval passed and the last one is done.
 
         The interval is ``checkpoint_interval_s`` or :data:`_SNAPSHOT_BUDGET` times what the
-        last checkpoint cost the processor (the delta, during which evaluation stops), whichever
-        is longer: at most a tenth of the processor's time goes to checkpoints, and under load
-        they grow further apart, so a device touched several times between two is encoded once.
+        last seal cost the processor (the delta, during which evaluation stops), whichever is
+        longer: at most a tenth of the processor's time goes to seals. Devices changed since the
+        last seal are mostly encoded ahead of it (``encode_ahead``), so a seal stays short.
         """
         now_s = self._clock.monotonic_s()
         if not force and now_s - self._last_cp_s < self._cp_gap_s:

@@ -39,6 +39,7 @@ class ThresholdEngine:
         self.explode_on: str | None = None
         self.silences: list[Silence] = []
         self.forecast: tuple[int, int, float, float] | None = None
+        self.encoded_ahead: list[tuple[int, int]] = []
 
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:
         if self.explode_on is not None and msg.device_id == self.explode_on:
@@ -89,6 +90,10 @@ class ThresholdEngine:
     def delta(self) -> StateDelta:
         """The whole (tiny) state as one part, every time."""
         return StateDelta({"fake": msgspec.json.encode(self.state)}, full=True)
+
+    def encode_pending(self, limit: int, keep: int = 0) -> int:
+        self.encoded_ahead.append((limit, keep))
+        return 0
 
     @property
     def state_bytes(self) -> int:

@@ -239,3 +239,36 @@ def test_parts_encoded_ahead_are_the_same_and_a_device_touched_again_is_encoded_
     early, late = ahead.delta(), plain.delta()
     assert early == late
     assert DEVICE_DECODER.decode(early.parts["d:dr-jj-000000"]).last_ts == T0_MS + 2 * MIN_MS
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(STEP, st.integers(0, 2), st.integers(0, 1)), max_size=60))
+def test_encoding_ahead_at_any_points_checkpoints_what_a_plain_seal_does(
+    steps: list[tuple[tuple[int, float, dict[str, float], bool], int, int]],
+) -> None:
+    """The service encodes changed devices between batches (``encode_ahead``): whatever it
+    encodes ahead and whatever changes after, each delta equals the one a seal alone makes."""
+    ahead, plain = Engine(RULES, DEVICES), Engine(RULES, DEVICES)
+    minute = 0.0
+    for (who, gap, values, checkpoint), limit, keep in steps:
+        minute += gap
+        for engine in (ahead, plain):
+            topic, msg = message(DEVICES[who], minute, values)
+            engine.slide_flapping(msg.ts)
+            engine.on_telemetry(topic, msg)
+            engine.tick(msg.ts / 1000)
+        ahead.encode_pending(limit, keep=keep)
+        if checkpoint:
+            assert ahead.delta() == plain.delta()
+    assert ahead.delta() == plain.delta()
+
+
+def test_encoding_ahead_leaves_the_seal_the_devices_asked_for(fill_rules: RuleSet) -> None:
+    fleet = _fleet(10)
+    engine = Engine(fill_rules, fleet)
+    for dev in fleet:
+        feed(engine, dev, [(0, {"fill_ratio": 0.8})])
+    assert engine.encode_pending(4, keep=3) == 6
+    assert engine.encode_pending(100, keep=3) == 3
+    assert engine.encode_pending(100, keep=3) == 3  # nothing more ahead: three for the seal
+    assert len(_devices(engine.delta())) == 10

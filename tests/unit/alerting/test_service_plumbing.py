@@ -350,3 +350,11 @@ def test_the_forecasts_runs_failures_and_waits_reach_the_prometheus_counters() -
     assert registry.get_sample_value("xiuhua_alerting_forecast_wait_seconds_total") == (
         pytest.approx(0.05)
     )
+
+
+def test_each_round_encodes_changed_devices_ahead_of_the_seal() -> None:
+    rig = Rig()
+    for k in range(3):
+        rig.send(TOPIC, reading(0.5, NOW_MS - 1000 + k))
+    rig.service.step()
+    assert rig.engine.encoded_ahead == [(64, 256)]  # at least 64; 256 left for the seal
