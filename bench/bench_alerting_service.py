@@ -13,6 +13,11 @@ one InfluxDB, over 10,000 drain nodes with the default rule set, and both consum
    until the alerting service has evaluated them all and until the ingester has written them all
    (their Prometheus counters), as messages per second, and the ratio of the two.
 
+3. **The broker's share of the tail**: the first rate again, on a new broker that saves its
+   state every ``--relaxed-autosave-s`` (60 s) instead of every second. Mosquitto writes its
+   whole state (every session's queued and unacknowledged messages) in its one thread, and
+   delivers nothing meanwhile.
+
 The publisher writes pre-built PUBLISH packets over a raw socket (``ingest_blast``), so it is
 not the bottleneck. Peak RSS of the alerting process is printed, per device.
 
@@ -49,6 +54,8 @@ from tests.integration.ingest.kit import write_config as ingest_config
 from xiuhua.services import InfluxDB, Mosquitto, wait_until
 
 DEVICES = 10_000
+AUTOSAVE_S = 1
+RELAXED_AUTOSAVE_S = 60
 
 
 def free_port() -> int:
@@ -289,17 +296,36 @@ def main() -> None:
     parser.add_argument("--rates", type=int, nargs="+", default=[10_000, 2_000])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument(
+        "--relaxed-autosave-s", type=int, default=RELAXED_AUTOSAVE_S,
+        help="then the first rate again on a broker saving its state this rarely (0: skip)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.n = 5, 30_000
+        args.seconds, args.n, args.relaxed_autosave_s = 5, 30_000, 0
     rng = random.Random(1)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         fleet = make_fleet(None, DeviceKind.DRAIN, DEVICES, seed=1)
-        write_registry_csv(fleet, tmp / "fleet.csv")
-        with Mosquitto(tmp / "mosquitto") as broker, InfluxDB(tmp / "influx") as influx:
-            run(tmp, broker, influx, fleet, args=args, rng=rng)
+        print(f"broker: Mosquitto saving its state every {AUTOSAVE_S} s")
+        with (
+            Mosquitto(tmp / "mosquitto", autosave_interval_s=AUTOSAVE_S) as broker,
+            InfluxDB(tmp / "influx") as influx,
+        ):
+            run(tmp / "a", broker, influx, fleet, rates=args.rates, seconds=args.seconds,
+                blast_n=args.n, rng=rng)  # fmt: skip
+        if args.relaxed_autosave_s:
+            # Mosquitto saves its whole state (the sessions' queued and unacknowledged messages)
+            # in its one thread: delivery stops meanwhile. The same load on a broker that saves
+            # rarely shows how much of the tail is the broker's.
+            print(f"broker: Mosquitto saving its state every {args.relaxed_autosave_s} s")
+            with (
+                Mosquitto(tmp / "mosquitto-b", autosave_interval_s=args.relaxed_autosave_s)
+                as broker, InfluxDB(tmp / "influx-b") as influx,
+            ):  # fmt: skip
+                run(tmp / "b", broker, influx, fleet, rates=args.rates[:1],
+                    seconds=args.seconds, blast_n=0, rng=rng)  # fmt: skip
 
 
 def run(
@@ -308,9 +334,15 @@ def run(
     influx: InfluxDB,
     fleet: list[Device],
     *,
-    args: argparse.Namespace,
+    rates: list[int],
+    seconds: int,
+    blast_n: int,
     rng: random.Random,
 ) -> None:
+    """Both processes on ``broker``: single crossings, each paced rate, then (if ``blast_n``)
+    the highest rate; the alerting process's snapshots and peak RSS."""
+    tmp.mkdir()
+    write_registry_csv(fleet, tmp / "fleet.csv")
     # Both sessions exist before either process starts (building the engine over 10,000
     # devices takes seconds): the broker queues for them whatever comes first.
     filters = [f"xh/v1/+/+/+/{c}" for c in ("telemetry", "event", "status")]
@@ -324,17 +356,18 @@ def run(
         first = warm_up(pub, fleet, [alerting, ingester], rng)
         used: set[int] = set()
         first = one_at_a_time(pub, fleet, watcher, first=first, used=used, rng=rng)
-        for rate in args.rates:
-            published, sent = paced(pub, fleet, rate=rate, seconds=args.seconds, first=first,
+        for rate in rates:
+            published, sent = paced(pub, fleet, rate=rate, seconds=seconds, first=first,
                                     used=used, rng=rng)  # fmt: skip
-            latency(watcher, published, rate, args.seconds, sent)
+            latency(watcher, published, rate, seconds, sent)
             first += sent
             wait_until(
                 functools.partial(_both_reached, alerting, ingester, first),
                 timeout_s=300,
                 interval_s=0.1,
             )  # both drained before the next run
-        blast(pub, fleet, alerting, ingester, n=args.n, first=first, rng=rng)
+        if blast_n:
+            blast(pub, fleet, alerting, ingester, n=blast_n, first=first, rng=rng)
         print(alerting.snapshots())
         rss = alerting.peak_rss_mb()
         print(
