@@ -26,7 +26,7 @@ from alerting._evaluate import (
     compile_threshold,
     level_of,
 )
-from alerting._forecast import Forecaster
+from alerting._forecast import ISSUE_DELAY_S, Forecaster
 from alerting._gates import Gate, arming_gates, evaluator_gates, merge_gates, outside
 from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
 from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
@@ -128,8 +128,8 @@ class Engine:
         self._devices: dict[str, _Device] = {}
         self._start_ms = UNSET
         self._watermark_ms = UNSET
-        self._forecast_effect_ms = _NEVER
-        """When the pending forecast takes effect, in ms of event time (``_NEVER``: none)."""
+        self._forecast_due_ms = -_NEVER if self.world.forecaster is not None else _NEVER
+        """When event time next issues or applies a forecast (``_forecast_step``), in ms."""
         self._status: dict[str, str] = {}
         self._gauges = set(self.network.rain_gauges) if self.network is not None else set()
         # What changed since the last ``delta()``: only that is encoded and written.
@@ -212,8 +212,8 @@ class Engine:
         if ctx is None or ts <= ctx.last_ts:
             return self._unevaluated(ctx, msg)
         self._watermark_ms = max(self._watermark_ms, ts)
-        if ts >= self._forecast_effect_ms:
-            self._settle_forecast()
+        if self._watermark_ms >= self._forecast_due_ms:
+            self._forecast_step(self._watermark_ms)
         if ts < self._start_ms or self._start_ms == UNSET:
             self._start_ms = ts
         out: list[AlertTransition] | None = None
@@ -327,12 +327,8 @@ class Engine:
         if self._start_ms == UNSET:
             self._start_ms = now
         self._watermark_ms = max(self._watermark_ms, now)
-        if now >= self._forecast_effect_ms:
-            self._settle_forecast()
-        forecaster = self.world.forecaster
-        if forecaster is not None and forecaster.due(now_s):
-            forecaster.issue(now_s, self.world.rain, self.world.nowcast)
-            self._forecast_effect_ms = _effect_ms(forecaster)
+        if self._watermark_ms >= self._forecast_due_ms:
+            self._forecast_step(self._watermark_ms)
         out: list[AlertTransition] = []
         start = self._start_ms
         for ctx, ev, limit_ms in self._silent_watch:
@@ -342,12 +338,23 @@ class Engine:
         self._reminders(now, out)
         return out
 
-    def _settle_forecast(self) -> None:
-        """The pending forecast takes effect (``Forecaster.settle``) before this event time."""
+    def _forecast_step(self, now_ms: int) -> None:
+        """Event time reached ``now_ms``: the pending forecast takes effect if its time came,
+        and the next is issued once event time is ``ISSUE_DELAY_S`` past its boundary (so the
+        readings up to the boundary are in, live as in a replay; module doc of _forecast)."""
         forecaster = self.world.forecaster
-        if forecaster is not None:
+        if forecaster is None:
+            self._forecast_due_ms = _NEVER
+            return
+        now_s = now_ms / 1000.0
+        if now_s >= forecaster.effect_s:
             forecaster.settle()
-            self._forecast_effect_ms = _effect_ms(forecaster)
+        if forecaster.due(now_s - ISSUE_DELAY_S):
+            forecaster.issue(now_s - ISSUE_DELAY_S, self.world.rain, self.world.nowcast)
+            if now_s >= forecaster.effect_s:
+                forecaster.settle()  # a replay's input can jump past both at once
+        due_s = min(forecaster.effect_s, forecaster.next_issue_s + ISSUE_DELAY_S)
+        self._forecast_due_ms = int(due_s * 1000) if math.isfinite(due_s) else _NEVER
 
     def forecast_counts(self) -> tuple[int, int, float, float] | None:
         """The forecast's runs, failures, seconds run and seconds waited for (cumulative);
@@ -781,10 +788,6 @@ def _conditions(rules: RuleSet) -> Iterator[Any]:
             yield from walk(tier.raise_)
             if tier.clear is not None:
                 yield from walk(tier.clear)
-
-
-def _effect_ms(forecaster: Forecaster) -> int:
-    return _NEVER if math.isinf(forecaster.effect_s) else int(forecaster.effect_s * 1000)
 
 
 def _forecast_scenarios(rules: RuleSet) -> set[float]:

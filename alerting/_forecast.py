@@ -13,9 +13,11 @@ Every ``STEP_S`` of event time while it rains (``issue``), the forecaster
 3. keeps, per junction and scenario, the water's distance below the cover (negative: flooding)
    at each minute of the hour ahead.
 
-Only readings up to ``T`` enter an issue, issues fall on multiples of ``STEP_S``, and an issue
-takes effect at ``T + EFFECT_S`` of event time (the engine waits for it there if its runs are
-not done), so a live run, a replay and a restart give the same forecasts (a restart re-runs the
+Only readings up to ``T`` enter an issue, issues fall on multiples of ``STEP_S``, the engine
+starts one once event time is ``ISSUE_DELAY_S`` past its boundary (the boundary's readings are
+in by then), and an issue takes effect at ``T + EFFECT_S`` of event time (the engine waits for
+it there if its runs are not done), so a live run, a replay and a restart give the same
+forecasts however their ticks fall (a restart re-runs the
 model cold from the rain it restored). The runs go on in a thread of the forecaster's own
 while the engine evaluates on; SWMM itself runs in a child process (``_forecast_worker.py``):
 one model per process, and C code that holds no GIL of the engine's. A failed or overdue run
@@ -59,6 +61,9 @@ STORM_MMH: Final = 0.5
 """Below this at every gauge for the whole window: dry weather, no forecast is run."""
 PERSIST_MEAN_S: Final = 600.0
 TIMEOUT_S: Final = 120.0
+ISSUE_DELAY_S: Final = 30.0
+"""The issue of boundary ``T`` starts once event time reaches ``T + ISSUE_DELAY_S``: by then the
+readings up to ``T`` are in, live (where they arrive late by their transit) as in a replay."""
 EFFECT_S: Final = 60.0
 """An issue at ``T`` takes effect at ``T + EFFECT_S`` of event time (its first forecast minute),
 so its SWMM runs (a few tenths of a second) never hold up the evaluation of live readings."""

@@ -15,6 +15,7 @@ from alerting import Engine, network_from_dict
 from alerting._forecast import (
     EFFECT_S,
     HORIZON_S,
+    ISSUE_DELAY_S,
     STEP_S,
     Forecaster,
     NodeForecast,
@@ -24,7 +25,7 @@ from alerting._forecast import (
 from alerting._network import Network
 from alerting._nowcast import Match, Nowcast, coherent
 from alerting._swmm_model import model_text, modelled_districts, static_model
-from telemetry_core import Channel, DeviceKind, Telemetry, Topic
+from telemetry_core import AlertTransition, Channel, DeviceKind, Telemetry, Topic
 from telemetry_core.registry import Device
 from tests.unit.alerting.kit import rules
 
@@ -375,8 +376,9 @@ def test_a_run_that_raises_anything_is_a_failed_forecast_not_a_dead_engine(
 
 
 def test_the_engine_applies_a_forecast_from_its_effect_time_on(tmp_path: Path) -> None:
-    """Readings before ``T + EFFECT_S`` see the forecast before; the first at or after it sees
-    the new one, in a replay as live (the engine waits for the runs there if need be)."""
+    """Boundary ``T`` is issued once event time is ``ISSUE_DELAY_S`` past it; readings before
+    ``T + EFFECT_S`` see the forecast before, the first at or after it the new one, in a replay
+    as live (the engine waits for the runs there if need be)."""
     gauge = Device(device_id="rg-dd-0", kind=DeviceKind.RAIN, district="dd", lat=LAT, lon=LON,
                    expected_interval_s=60.0)  # fmt: skip
     engine = Engine(rules(tmp_path, FORECAST_RULE), [gauge, _drain(0)], _net())
@@ -390,18 +392,84 @@ def test_the_engine_applies_a_forecast_from_its_effect_time_on(tmp_path: Path) -
         engine.on_telemetry(topic, msg)
 
     try:
-        t = T0 + 2 * 3600
+        at = T0 + 2 * 3600  # a boundary
         for k in range(30):
-            rain_at(t - 60.0 * (29 - k), k)
-        engine.tick(t)
-        at = t // STEP_S * STEP_S
+            rain_at(at - 60.0 * (29 - k), k)
+        rain_at(at + ISSUE_DELAY_S - 1, 30)
+        assert fc.next_issue_s <= at  # the boundary's readings may still be on their way
+        engine.tick(at + ISSUE_DELAY_S)
+        assert fc.next_issue_s == at + STEP_S
         assert fc.effect_s == at + EFFECT_S
-        rain_at(at + EFFECT_S - 1, 30)
-        assert fc.runs == 0
-        assert fc.forecasts == {}
-        rain_at(at + EFFECT_S, 31)
-        assert fc.runs == 1
-        assert fc.forecasts, "the forecast stands from its effect time"
+        runs = fc.runs  # the boundaries before, issued as the rain came in
+
+        def issued() -> set[float]:
+            return {f.issued_s for by_node in fc.forecasts.values() for f in by_node.values()}
+
+        rain_at(at + EFFECT_S - 1, 31)
+        assert fc.runs == runs
+        assert issued() == {at - STEP_S}
+        rain_at(at + EFFECT_S, 32)
+        assert fc.runs == runs + 1
+        assert issued() == {at}, "the forecast stands from its effect time"
         assert fc.effect_s == math.inf
     finally:
         engine.close()
+
+
+def test_the_forecasts_depend_neither_on_ticks_nor_on_readings_a_little_late(
+    tmp_path: Path,
+) -> None:
+    """A live service ticks on wall time, a backtest at each minute before its readings, the
+    test harness after them; live, a gauge's reading may arrive after readings stamped later.
+    Forecasts are issued by event time once the boundary's readings are in (``ISSUE_DELAY_S``)
+    and applied at their effect time, so every run sees the same forecasts at every reading and
+    gives the same transitions."""
+    devices = [_drain(k) for k in range(3)]
+    gauge = Device(device_id="rg-dd-0", kind=DeviceKind.RAIN, district="dd", lat=LAT, lon=LON,
+                   expected_interval_s=60.0)  # fmt: skip
+    ruleset = rules(tmp_path, FORECAST_RULE)
+    rain_topic = Topic("dd", DeviceKind.RAIN, "rg-dd-0", Channel.TELEMETRY)
+    values = {"level_m": 0.1, "fill_ratio": 0.5}
+
+    def run(
+        tick_before: bool, tick_after: bool, gauge_late: bool
+    ) -> tuple[list[tuple[str, str, str, int]], list[object]]:
+        engine = Engine(ruleset, [*devices, gauge], _net())
+        out: list[AlertTransition] = []
+        seen: list[object] = []
+        try:
+            for minute in range(40):
+                t = T0 + 60.0 * minute
+                if tick_before:
+                    out += engine.tick(t)
+                # a burst every other minute, read 10 s before the drains' readings
+                mmh = (200.0 if minute % 2 else 20.0) if minute < 25 else 5.0
+                rain = Telemetry(v=1, device_id="rg-dd-0", ts=int((t - 10) * 1000), seq=minute,
+                                 boot_id="b", readings={"rain_mmh": mmh})  # fmt: skip
+                if not gauge_late:
+                    engine.on_telemetry(rain_topic, rain)
+                for d in devices:
+                    reading = Telemetry(v=1, device_id=d.device_id, ts=int((t + 5) * 1000),
+                                        seq=minute, boot_id="b", readings=values)  # fmt: skip
+                    topic = Topic("dd", DeviceKind.DRAIN, d.device_id, Channel.TELEMETRY)
+                    out += engine.on_telemetry(topic, reading)
+                    fc = engine.world.forecaster
+                    assert fc is not None
+                    seen.append(sorted((p, n, f.issued_s, f.freeboard_m)
+                                       for p, by in fc.forecasts.items()
+                                       for n, f in by.items()))  # fmt: skip
+                if gauge_late:  # it arrives after the drains' readings stamped 15 s later
+                    engine.on_telemetry(rain_topic, rain)
+                if tick_after:
+                    out += engine.tick(t + 5)
+        finally:
+            engine.close()
+        return [(x.device_id, x.tier_from, x.tier_to, x.ts) for x in out], seen
+
+    harness = run(tick_before=False, tick_after=True, gauge_late=False)
+    transitions, seen = harness
+    assert any(x[2] == "orange" for x in transitions)
+    assert len({str(s) for s in seen}) > 3, "several forecasts were issued"
+    assert run(tick_before=True, tick_after=False, gauge_late=False) == harness
+    assert run(tick_before=False, tick_after=False, gauge_late=False) == harness
+    assert run(tick_before=False, tick_after=True, gauge_late=True) == harness
