@@ -28,7 +28,7 @@ from alerting import default_rules_dir, load_network, load_rules, sim_dir_items
 from firmware_sim import load_scenario, load_truth_events, make_fleet, run_to_files
 from telemetry_core.kinds import DeviceKind
 from telemetry_core.registry import Registry
-from xiuhua.alerting_backtest import ScoredRule, run_backtest
+from xiuhua.alerting_backtest import ScoredRule, forecast_line, run_backtest
 
 DISTRICTS = ("linhai", "sanmen", "xianju", "luqiao")
 """The districts whose networks overflow in this scenario (the others only surcharge)."""
@@ -90,6 +90,8 @@ def main() -> None:
         f" simulated in {sim_s:.0f} s, "
         f"replayed {result.replay.messages:,} readings in {result.replay.wall_s:.0f} s"
     )
+    if result.forecast is not None:
+        print(forecast_line(result.forecast))
     print(_line("drain.overflow", rules["drain.overflow"]))
     print(_line("baseline fill70", base["baseline.fill70"]))
     ours, theirs = rules["drain.overflow"].score, base["baseline.fill70"].score

@@ -96,6 +96,8 @@ class Backtest:
     rules: tuple[ScoredRule, ...]
     baseline: tuple[ScoredRule, ...]
     replay: Replay
+    forecast: tuple[int, int, float, float] | None = None
+    """The rules' forecast: issues run, failed, seconds of SWMM, seconds the replay waited."""
 
 
 def run_backtest(
@@ -117,6 +119,7 @@ def run_backtest(
         engines.append(Engine(base, registry, network))
     try:
         result = replay(engines, items)
+        forecast = engines[0].forecast_counts()
     finally:
         for engine in engines:
             engine.close()
@@ -128,7 +131,7 @@ def run_backtest(
         baseline = tuple(
             score(s, result.transitions[1]) for s in summarize(result.transitions[1], base)
         )
-    return Backtest(scored, baseline, result)
+    return Backtest(scored, baseline, result, forecast)
 
 
 class _Scorer:
@@ -167,7 +170,17 @@ def format_report(result: Backtest) -> list[str]:
         lines += [_row(r) for r in result.baseline]
     rep = result.replay
     lines.append(f"replayed {rep.messages} messages in {rep.wall_s:.1f} s")
+    if result.forecast is not None:
+        lines.append(forecast_line(result.forecast))
     return lines
+
+
+def forecast_line(counts: tuple[int, int, float, float]) -> str:
+    """What the rules' hydraulic forecast cost the replay."""
+    runs, failures, seconds, waited = counts
+    each = f", {seconds / runs * 1000:.0f} ms each" if runs else ""
+    return (f"forecast: {runs} issues ({failures} failed){each}; the replay waited {waited:.1f} s "
+            "for them (a replay outruns event time; live, evaluation does not wait)")  # fmt: skip
 
 
 def _row(rule: ScoredRule) -> str:

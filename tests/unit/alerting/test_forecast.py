@@ -473,3 +473,27 @@ def test_the_forecasts_depend_neither_on_ticks_nor_on_readings_a_little_late(
     assert run(tick_before=True, tick_after=False, gauge_late=False) == harness
     assert run(tick_before=False, tick_after=False, gauge_late=False) == harness
     assert run(tick_before=False, tick_after=True, gauge_late=True) == harness
+
+
+def test_a_backtest_reports_what_the_forecast_cost(tmp_path: Path) -> None:
+    from telemetry_core.registry import Registry
+    from xiuhua.alerting_backtest import format_report, run_backtest
+
+    devices = [_drain(k) for k in range(3)]
+    gauge = Device(device_id="rg-dd-0", kind=DeviceKind.RAIN, district="dd", lat=LAT, lon=LON,
+                   expected_interval_s=60.0)  # fmt: skip
+    items = []
+    for minute in range(30):
+        ms = int((T0 + 60.0 * minute) * 1000)
+        items.append((ms, Topic("dd", DeviceKind.RAIN, "rg-dd-0", Channel.TELEMETRY),
+                      Telemetry(v=1, device_id="rg-dd-0", ts=ms, seq=minute, boot_id="b",
+                                readings={"rain_mmh": 150.0})))  # fmt: skip
+    result = run_backtest(rules(tmp_path, FORECAST_RULE), Registry([*devices, gauge]), _net(),
+                          items, with_baseline=False)  # fmt: skip
+    assert result.forecast is not None
+    runs, failures, seconds, _waited = result.forecast
+    assert runs >= 5
+    assert failures == 0
+    assert seconds > 0
+    report = format_report(result)
+    assert report[-1].startswith(f"forecast: {runs} issues (0 failed), ")
