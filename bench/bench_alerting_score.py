@@ -49,7 +49,7 @@ def _line(name: str, scored: ScoredRule) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-district", type=int, default=40)
-    parser.add_argument("--hours", type=float, default=18.0)
+    parser.add_argument("--hours", type=float, default=18.0, help="simulated hours (the test: 18)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -67,7 +67,7 @@ def main() -> None:
             scenario,
             seed=1,
             start_s=START_S,
-            duration_s=scenario.duration_h * 3600.0,
+            duration_s=args.hours * 3600.0,
             out_dir=out,
         )
         sim_s = time.monotonic() - began
