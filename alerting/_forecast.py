@@ -348,12 +348,6 @@ class Forecaster:
             }
         return out
 
-    def reset(self) -> None:
-        """Forget the model state (after a restore): the next issue starts cold."""
-        self._discard()
-        self.forecasts, self._hot, self.next_issue_s = {}, None, -math.inf
-        self.sighted = frozenset()
-
     def _discard(self, closing: bool = False) -> None:
         """Wait for the pending issue, if any, and drop it unapplied (on closing, a run the
         kill of the worker ended is no news)."""
