@@ -27,6 +27,7 @@ issue starts cold.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -348,17 +349,6 @@ class Forecaster:
             }
         return out
 
-    def _discard(self, closing: bool = False) -> None:
-        """Wait for the pending issue, if any, and drop it unapplied (on closing, a run the
-        kill of the worker ended is no news)."""
-        pending, self._pending, self.effect_s = self._pending, None, math.inf
-        if pending is not None and pending.job is not None:
-            try:
-                pending.job.result()
-            except Exception as exc:  # noqa: BLE001 - its result is thrown away either way
-                if not closing:
-                    log.info("forecast_discarded", issued_s=pending.at, error=str(exc))
-
     def _stop_worker(self) -> None:
         worker, self._worker = self._worker, None
         if worker is not None:
@@ -370,7 +360,11 @@ class Forecaster:
         worker = self._worker
         if worker is not None:
             worker.proc.kill()
-        self._discard(closing=True)
+        # A pending issue is dropped unapplied: the kill just ended its run, which is no news.
+        pending, self._pending, self.effect_s = self._pending, None, math.inf
+        if pending is not None and pending.job is not None:
+            with contextlib.suppress(Exception):
+                pending.job.result()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
