@@ -29,9 +29,10 @@ DISTRICTS = ("linhai", "sanmen", "xianju", "luqiao")
 """The districts whose networks overflow in this scenario (the others only surcharge)."""
 
 
-SEEDS = (1, 2)
+SEEDS = (1, 2, 3)
 """Seed 1 tuned the rules; seed 2 (another realisation of the storm: other rain cells, another
-tide, three times the overflows) checks them."""
+tide, three times the overflows) checks them; seed 3 was held out: first run after the rules
+of stop 14 were final, and never used to tune them."""
 
 
 @pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
@@ -57,32 +58,34 @@ def test_drain_overflow_warnings_against_the_baseline(
     print(describe(f"seed {seed} drain.overflow (orange+)", ours))
     print(describe(f"seed {seed} baseline fill >= 0.7", base))
     assert ours.events >= 5, "the scenario must produce overflows to score"
-    # Tolerances (measured on both seeds, docs/alerting.md "How good the warnings are"): seed 1
-    # precision 0.64, recall 1.00, median lead 56 min; seed 2 0.79 / 0.86 / 4 min; the baseline
-    # 0.07 / 0.93 / 32 min and 0.26 / 0.95 / 11 min. The issue's goals are recall >= 0.95, lead
-    # >= 20 min and >= 1.5x the baseline's, precision >= 0.7. Seed 1 meets recall and both lead
-    # goals. Seed 2's overflows are mostly in Luqiao, which the storm reaches first: no gauge of
-    # this fleet is up-wind of it, the forecast is blind there and the measured state warns 1-6
-    # min ahead; its 17 overflows elsewhere are forecast 50-60 min ahead. Asserted is what holds,
-    # with a margin of about one event: recall at least 0.83 (0.95 on seed 1), precision at
-    # least 0.58 on seed 1 and 0.72 on seed 2 and 2.5x the baseline's, at most a third of its
-    # warnings; on seed 1 a median lead of at least 1.5x the baseline's, and on seed 2 the
-    # overflows outside Luqiao mostly warned 40 min or more ahead.
-    assert ours.recall >= (0.95 if seed == 1 else 0.83)
+    # Tolerances (measured, docs/alerting.md "How good the warnings are"): seed 1 precision
+    # 0.64, recall 1.00, median lead 56 min; seed 2 0.79 / 0.86 / 4 min; seed 3 (held out)
+    # 0.56 / 0.90 / 56.5 min; the baseline 0.07 / 0.93 / 32 min, 0.26 / 0.95 / 11 min and
+    # 0.20 / 1.00 / 14 min. The issue's goals are recall >= 0.95, lead >= 20 min and >= 1.5x
+    # the baseline's, precision >= 0.7. Seeds 1 and 3 meet both lead goals, seed 1 recall too.
+    # Seed 2's overflows are mostly in Luqiao, which the storm reaches first: no gauge of this
+    # fleet is up-wind of it, the forecast is blind there and the measured state warns 1-6 min
+    # ahead; its 17 overflows elsewhere are forecast 50-60 min ahead. Asserted is what holds,
+    # with a margin of about one event: recall, precision and the share of the baseline's
+    # warnings per seed below, precision at least 2.5x the baseline's; on seeds 1 and 3 a
+    # median lead of at least 1.5x the baseline's and 45 min, on seed 2 the overflows outside
+    # Luqiao mostly warned 40 min or more ahead.
+    assert ours.recall >= {1: 0.95, 2: 0.83, 3: 0.85}[seed]
     assert ours.events_detected >= 0.83 * ours.events
     # Red ("water at the cover") reaches the manholes that overflow although their level
-    # sensors drown there (the read fails, `fault_from: orange`): 14/14 and 37/43 measured;
+    # sensors drown there (the read fails, `fault_from: orange`): 14/14, 37/43 and 29/31
+    # measured;
     # without `fault_from`, 8/14 and 12/43 were.
     red = {t.device_id for t in transitions if t.rule == "drain.overflow" and t.tier_to == "red"}
     flooded = {d for e in run.events if e.label == "overflow" for d in e.device_ids}
     print(f"seed {seed} red at {len(red & flooded)} of {len(flooded)} overflowing manholes")
     assert len(red & flooded) >= 0.85 * len(flooded)
     assert ours.precision >= 2.5 * base.precision
-    assert ours.precision >= (0.58 if seed == 1 else 0.72)
-    assert ours.warnings <= base.warnings / 3
+    assert ours.precision >= {1: 0.58, 2: 0.72, 3: 0.52}[seed]
+    assert ours.warnings <= base.warnings / {1: 3, 2: 3, 3: 2.5}[seed]
     assert ours.median_lead_s is not None
     assert base.median_lead_s is not None
-    if seed == 1:
+    if seed in (1, 3):
         assert ours.median_lead_s >= 1.5 * base.median_lead_s
         assert ours.median_lead_s >= 45 * 60.0
     else:
