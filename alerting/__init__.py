@@ -14,6 +14,7 @@ from alerting._backtest import Item, Replay, RuleSummary, replay, sim_dir_items,
 from alerting._backtest_influx import InfluxHistory
 from alerting._engine import Engine
 from alerting._fit import Trend, theil_sen
+from alerting._forecast import ForecastCounts
 from alerting._hygiene import Silence
 from alerting._network import Network, Node, load_network, network_from_dict
 from alerting._rules import LoadedRule, RuleSet, default_rules_dir, load_rules
@@ -38,6 +39,7 @@ __all__ = [
     "AlertingService",
     "AlertingSettings",
     "Engine",
+    "ForecastCounts",
     "InfluxHistory",
     "InfluxHistoryError",
     "Item",

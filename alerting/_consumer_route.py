@@ -20,6 +20,7 @@ from telemetry_core.schema import AlertTransition, Event, Incident, Status, Tele
 from telemetry_core.topics import Channel, Topic, parse_topic
 
 if TYPE_CHECKING:
+    from alerting._forecast import ForecastCounts
     from alerting._state import StateDelta
 
 _MS_PER_S: Final = 1000
@@ -41,9 +42,8 @@ class Engine(Protocol):
         """Release what the engine runs beside it (the forecast's SWMM worker)."""
         ...
 
-    def forecast_counts(self) -> tuple[int, int, float, float] | None:
-        """The forecast's runs, failures, seconds run and seconds waited for; ``None``
-        without a forecast."""
+    def forecast_counts(self) -> ForecastCounts | None:
+        """What the forecast did so far; ``None`` without a forecast."""
         ...
 
     def on_event(self, topic: Topic, msg: Event) -> Sequence[AlertTransition]:

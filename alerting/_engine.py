@@ -26,7 +26,7 @@ from alerting._evaluate import (
     compile_threshold,
     level_of,
 )
-from alerting._forecast import ISSUE_DELAY_S, Forecaster
+from alerting._forecast import ISSUE_DELAY_S, ForecastCounts, Forecaster
 from alerting._gates import Gate, arming_gates, evaluator_gates, merge_gates, outside
 from alerting._hygiene import Silence, note_change, refresh_flapping, stable_id
 from alerting._incidents import GROUPED_CATEGORIES, IncidentTracker
@@ -356,11 +356,11 @@ class Engine:
         due_s = min(forecaster.effect_s, forecaster.next_issue_s + ISSUE_DELAY_S)
         self._forecast_due_ms = int(due_s * 1000) if math.isfinite(due_s) else _NEVER
 
-    def forecast_counts(self) -> tuple[int, int, float, float] | None:
-        """The forecast's runs, failures, seconds run and seconds waited for (cumulative);
-        ``None`` if the rules ask for no forecast or the network file allows none."""
+    def forecast_counts(self) -> ForecastCounts | None:
+        """What the forecast did so far; ``None`` if the rules ask for no forecast or the
+        network file allows none."""
         fc = self.world.forecaster
-        return None if fc is None else (fc.runs, fc.failures, fc.seconds, fc.waited_s)
+        return None if fc is None else fc.counts()
 
     def close(self) -> None:
         """Stop the forecast's SWMM worker, if one runs; the engine may go on without it."""

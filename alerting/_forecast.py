@@ -43,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import structlog
@@ -175,15 +175,29 @@ def future_rain(
     return {g: [at(g, t + RAIN_STEP_S * (k + 1), 0) for k in range(minutes)] for g in gauges}
 
 
+class ForecastCounts(NamedTuple):
+    """What the forecast did so far (cumulative), for metrics and reports."""
+
+    runs: int
+    failures: int
+    seconds: float
+    """Wall time the forecast thread spent on issues (SWMM and the files it reads)."""
+    waited_s: float
+    """Wall time evaluation waited for an issue at its effect time."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     """An issue whose SWMM runs go on in the forecast thread; it stands from ``effect_s``."""
 
     at: float
-    effect_s: float
     sighted: frozenset[str]
     job: Future[dict[float, dict[str, NodeForecast]]] | None
     """``None``: a dry issue, which only clears the forecast."""
+
+    @property
+    def effect_s(self) -> float:
+        return self.at + EFFECT_S
 
 
 @dataclass
@@ -204,8 +218,6 @@ class Forecaster:
     timeout_s: float = TIMEOUT_S
     forecasts: dict[float, dict[str, NodeForecast]] = field(default_factory=dict)
     next_issue_s: float = -math.inf
-    effect_s: float = math.inf
-    """When the pending issue takes effect (infinite: none is pending)."""
     runs: int = 0
     failures: int = 0
     last_error: str | None = None
@@ -239,6 +251,14 @@ class Forecaster:
     def due(self, t: float) -> bool:
         return t >= self.next_issue_s
 
+    @property
+    def effect_s(self) -> float:
+        """When the pending issue takes effect (infinite: none is pending)."""
+        return math.inf if self._pending is None else self._pending.effect_s
+
+    def counts(self) -> ForecastCounts:
+        return ForecastCounts(self.runs, self.failures, self.seconds, self.waited_s)
+
     def issue(self, t: float, rain: Rain, nowcast: Nowcast) -> None:
         """Start the issue of the last step boundary at or before ``t`` (module doc); it takes
         effect at ``settle``."""
@@ -248,7 +268,7 @@ class Forecaster:
         known = {g: deque((ts, v) for ts, v in points if ts <= at) for g, points in rain.items()}
         if not any(v >= STORM_MMH for points in known.values() for _, v in points):
             self._hot = None
-            self._pending = _Pending(at, at + EFFECT_S, frozenset(), None)
+            self._pending = _Pending(at, frozenset(), None)
         else:
             matches = coherent(nowcast.matches_at(known, at, MIN_LAG_S), self.network.rain_gauges)
             futures = {
@@ -258,13 +278,12 @@ class Forecaster:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="xiuhua-forecast")
                 weakref.finalize(self, self._pool.shutdown, wait=False)
             job = self._pool.submit(self._run, at, known, futures)
-            self._pending = _Pending(at, at + EFFECT_S, frozenset(matches), job)
-        self.effect_s = self._pending.effect_s
+            self._pending = _Pending(at, frozenset(matches), job)
 
     def settle(self) -> None:
         """Let the pending issue take effect, waiting for its runs if need be. A failed one
         leaves no forecast standing; the next issue starts cold."""
-        pending, self._pending, self.effect_s = self._pending, None, math.inf
+        pending, self._pending = self._pending, None
         if pending is None:
             return
         if pending.job is None:
@@ -361,7 +380,7 @@ class Forecaster:
         if worker is not None:
             worker.proc.kill()
         # A pending issue is dropped unapplied: the kill just ended its run, which is no news.
-        pending, self._pending, self.effect_s = self._pending, None, math.inf
+        pending, self._pending = self._pending, None
         if pending is not None and pending.job is not None:
             with contextlib.suppress(Exception):
                 pending.job.result()

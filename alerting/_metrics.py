@@ -6,6 +6,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from alerting._forecast import ForecastCounts
 from telemetry_core.alerting_wire import AlertingStats
 from telemetry_core.errors import RejectReason
 
@@ -113,15 +114,15 @@ class PromMetrics:
             "xiuhua_alerting_forecast_wait_seconds",
             "Wall time evaluation waited for a forecast at its effect time", registry=r,
         )  # fmt: skip
-        self._forecast_seen = (0, 0, 0.0, 0.0)
+        self._forecast_seen = ForecastCounts(0, 0, 0.0, 0.0)
         for reason in (*RejectReason, INTERNAL_ERROR):
             self.rejected.labels(reason=str(reason))
         for tier in ("none", "blue", "yellow", "orange", "red"):
             self.transitions.labels(tier=tier)
 
-    def forecast(self, runs: int, failures: int, seconds: float, waited_s: float) -> None:
+    def forecast(self, now: ForecastCounts) -> None:
         """Bring the forecast counters up to the forecaster's cumulative figures."""
-        seen, now = self._forecast_seen, (runs, failures, seconds, waited_s)
+        seen = self._forecast_seen
         for counter, before, after in zip(
             (self.forecast_runs, self.forecast_failures, self.forecast_seconds,
              self.forecast_wait_seconds), seen, now, strict=True,

@@ -451,5 +451,5 @@ class AlertingService:
         m.state_bytes.set(stats.state_bytes)
         counts = self._router.engine.forecast_counts()
         if counts is not None:
-            m.forecast(*counts)
+            m.forecast(counts)
         return True

@@ -16,6 +16,7 @@ from typing import Final
 
 from alerting import (
     Engine,
+    ForecastCounts,
     Item,
     Network,
     Replay,
@@ -96,8 +97,8 @@ class Backtest:
     rules: tuple[ScoredRule, ...]
     baseline: tuple[ScoredRule, ...]
     replay: Replay
-    forecast: tuple[int, int, float, float] | None = None
-    """The rules' forecast: issues run, failed, seconds of SWMM, seconds the replay waited."""
+    forecast: ForecastCounts | None = None
+    """What the rules' forecast did in the replay (its seconds waited: the replay's wait)."""
 
 
 def run_backtest(
@@ -175,11 +176,12 @@ def format_report(result: Backtest) -> list[str]:
     return lines
 
 
-def forecast_line(counts: tuple[int, int, float, float]) -> str:
+def forecast_line(counts: ForecastCounts) -> str:
     """What the rules' hydraulic forecast cost the replay."""
-    runs, failures, seconds, waited = counts
-    each = f", {seconds / runs * 1000:.0f} ms each" if runs else ""
-    return (f"forecast: {runs} issues ({failures} failed){each}; the replay waited {waited:.1f} s "
+    runs = counts.runs
+    each = f", {counts.seconds / runs * 1000:.0f} ms each" if runs else ""
+    return (f"forecast: {runs} issues ({counts.failures} failed){each}; the replay waited "
+            f"{counts.waited_s:.1f} s "
             "for them (a replay outruns event time; live, evaluation does not wait)")  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from alerting import ForecastCounts
 from alerting._consumer import PublishLedger
 from alerting._hygiene import Silence
 from alerting._state import StateDelta
@@ -38,7 +39,7 @@ class ThresholdEngine:
         self.slides: list[tuple[int, bool]] = []
         self.explode_on: str | None = None
         self.silences: list[Silence] = []
-        self.forecast: tuple[int, int, float, float] | None = None
+        self.forecast: ForecastCounts | None = None
         self.encoded_ahead: list[tuple[int, int]] = []
 
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:
@@ -77,7 +78,7 @@ class ThresholdEngine:
     def close(self) -> None:
         self.closed = True
 
-    def forecast_counts(self) -> tuple[int, int, float, float] | None:
+    def forecast_counts(self) -> ForecastCounts | None:
         return self.forecast
 
     def slide_flapping(self, ts_ms: int, historical: bool) -> list[AlertTransition]:

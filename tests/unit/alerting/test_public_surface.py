@@ -11,7 +11,7 @@ EXPECTED = {
     # the service and the backtest, for the front door (xiuhua imports nothing private)
     "AlertingService", "AlertingSettings", "AlertingSection", "build_service", "load_fleet",
     "Item", "Replay", "RuleSummary", "replay", "summarize", "sim_dir_items", "SimDirError",
-    "InfluxHistory", "InfluxHistoryError", "rules_of",
+    "InfluxHistory", "InfluxHistoryError", "rules_of", "ForecastCounts",
 }  # fmt: skip
 
 

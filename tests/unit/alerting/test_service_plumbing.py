@@ -9,6 +9,7 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
+from alerting import ForecastCounts
 from alerting._checkpoint import AckLedger
 from alerting._consumer import RECONNECTED, Backoff
 from alerting._consumer_route import Router
@@ -340,9 +341,9 @@ def test_a_seal_taken_back_goes_out_merged_into_the_next() -> None:
 def test_the_forecasts_runs_failures_and_waits_reach_the_prometheus_counters() -> None:
     rig = Rig()
     registry = rig.service._metrics.registry
-    rig.engine.forecast = (3, 1, 0.9, 0.05)
+    rig.engine.forecast = ForecastCounts(3, 1, 0.9, 0.05)
     assert rig.service.maybe_stats(force=True)
-    rig.engine.forecast = (5, 1, 1.5, 0.05)
+    rig.engine.forecast = ForecastCounts(5, 1, 1.5, 0.05)
     assert rig.service.maybe_stats(force=True)
     assert registry.get_sample_value("xiuhua_alerting_forecast_runs_total") == 5
     assert registry.get_sample_value("xiuhua_alerting_forecast_failures_total") == 1
