@@ -119,6 +119,7 @@ class EdgeAgent:
         wait_s = 0.0
         while not stop.is_set():
             wait_s = self.turn(wait_s)
+        log.info("edge_stopping", devices=len(self._devices), backlog=len(self._spool))
         self.shutdown()
 
     def wake(self) -> None:

@@ -140,8 +140,11 @@ def serve(agent: EdgeAgent) -> None:
     """Run ``agent`` in this thread until SIGINT or SIGTERM, then shut it down cleanly."""
     stop = threading.Event()
 
-    def _on_signal(signum: int, _frame: object) -> None:
-        log.info("edge_signal", signal=signal.Signals(signum).name)
+    def _on_signal(_signum: int, _frame: object) -> None:
+        # Nothing here may take a lock the interrupted main thread can hold. Logging does (the
+        # logger's write lock): a signal landing while a log line was being written waited
+        # for that lock forever, and the process lived on doing nothing. The stop is logged
+        # by the agent, outside the handler.
         stop.set()
         agent.wake()
 

@@ -16,7 +16,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.helpers import tagged_pids, wait_until
+from tests.helpers import WaitTimeoutError, tagged_pids, wait_until
 from xiuhua._children import remove_stale_folders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -36,6 +36,18 @@ def _start_demo(tmp_path: Path, tag: str) -> tuple[subprocess.Popen[bytes], Path
 
 def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _survivors(tag: str) -> str:
+    """What is left of a tagged run, one ``pid: command line`` per process (for a failure)."""
+    lines = []
+    for pid in sorted(tagged_pids(tag)):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        lines.append(f"{pid}: {b' '.join(argv).decode(errors='replace')[:200]}")
+    return "\n".join(lines)
 
 
 def _demo_folders(tmp_path: Path) -> list[Path]:
@@ -84,7 +96,10 @@ def test_children_die_with_a_killed_demo(tmp_path: Path) -> None:
     finally:
         demo.kill()
         demo.wait()
-    wait_until(lambda: not tagged_pids(tag), timeout_s=60)
+    try:
+        wait_until(lambda: not tagged_pids(tag), timeout_s=60)
+    except WaitTimeoutError as exc:
+        raise AssertionError(f"left behind by a killed demo:\n{_survivors(tag)}") from exc
     # No time to clean up: the next demo removes the folder of this dead one (and only that).
     (folder,) = _demo_folders(tmp_path)
     (kept := tmp_path / "xiuhua-demo-kept").mkdir()  # --keep: no owner file, never removed
