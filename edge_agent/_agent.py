@@ -37,6 +37,7 @@ from edge_agent._transport import (
 from telemetry_core.clock import Clock
 from telemetry_core.errors import RejectedMessage
 from telemetry_core.schema import Event, Telemetry, encode
+from telemetry_core.threads import stop_deadline
 from telemetry_core.topics import Channel, parse_topic
 
 log = structlog.get_logger()
@@ -114,13 +115,15 @@ class EdgeAgent:
         log.info("edge_started", devices=len(self._devices), backlog=len(self._spool))
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until ``stop`` is set, then shut down cleanly."""
+        """Loop until ``stop`` is set, then shut down cleanly, in ``STOP_DEADLINE_S`` at most
+        (past that the process ends, every thread's stack on stderr)."""
         self.start()
         wait_s = 0.0
         while not stop.is_set():
             wait_s = self.turn(wait_s)
         log.info("edge_stopping", devices=len(self._devices), backlog=len(self._spool))
-        self.shutdown()
+        with stop_deadline("edge"):
+            self.shutdown()
 
     def wake(self) -> None:
         """End the current wait for MQTT events at once (from a signal handler, say)."""

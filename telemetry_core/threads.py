@@ -15,22 +15,35 @@ Two pieces:
 - :func:`install_excepthook`, which entry points call once, so threads started by libraries
   (paho's, prometheus-client's) are covered too.
 
+A clean stop can hang as well (a lock never released, a peer that never answers), and a
+process that was told to stop and lives on is the same silent failure. :func:`stop_deadline`
+bounds it: past its deadline every thread's stack goes to stderr and the process exits.
+
 Per-message failures are a different thing: a consumer turns the one message into a
 dead-letter record (``internal_error``) and goes on. A thread dies only of what is left.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 import structlog
 
 THREAD_DIED_EXIT_CODE: Final = 70
 """``EX_SOFTWARE`` (sysexits.h): an internal error; distinct from 1 (failed) and 2 (settings)."""
+
+STOP_OVERRAN_EXIT_CODE: Final = 75
+"""``EX_TEMPFAIL`` (sysexits.h): a clean stop did not finish in time and was cut short."""
+
+STOP_DEADLINE_S: Final = 30.0
+"""How long a service's clean stop may take (its own timeouts add up to less); systemd's
+default ``TimeoutStopSec`` is 90 s."""
 
 DeathHandler = Callable[[str, BaseException], None]
 """``(thread name, exception)``: what to do when a guarded thread dies."""
@@ -110,3 +123,33 @@ def install_excepthook(on_death: DeathHandler | None = None) -> None:
         handler(name, exc)
 
     threading.excepthook = _hook
+
+
+@contextmanager
+def stop_deadline(what: str, seconds: float = STOP_DEADLINE_S) -> Iterator[None]:
+    """Run a clean stop that may take at most ``seconds``; past that, end the process.
+
+    A watcher thread waits for the block to end. If it does not end in time, the watcher writes
+    ``stop_overran`` and every thread's stack to stderr and exits with
+    :data:`STOP_OVERRAN_EXIT_CODE`. It writes to the file descriptor itself, taking no lock:
+    the stuck thread may hold the logger's.
+    """
+    done = threading.Event()
+
+    def _watch() -> None:
+        if done.wait(seconds):
+            return
+        note = f"stop_overran what={what} deadline_s={seconds:g}: every thread's stack follows\n"
+        try:
+            os.write(2, note.encode())
+            faulthandler.dump_traceback(file=2, all_threads=True)
+        except OSError:  # stderr gone: the exit matters more than the note
+            pass
+        os._exit(STOP_OVERRAN_EXIT_CODE)
+
+    watcher = threading.Thread(target=_watch, name=f"stop-deadline-{what}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()

@@ -25,7 +25,8 @@ app = typer.Typer(
         "files; `backtest` replays history through the same engine and scores it; `alerts` lists "
         "the alerts standing now; `silence add|list|expire` manages maintenance silences.\n\n"
         "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings, fleet or rules, "
-        "70 a worker thread died (the log says which: thread_died)."
+        "70 a worker thread died (the log says which: thread_died), 75 a clean stop overran "
+        "30 s and was cut short (every thread's stack on stderr)."
     ),
     invoke_without_command=True,
     no_args_is_help=False,
@@ -60,7 +61,7 @@ def _run(config: Path | None) -> None:
     from telemetry_core.errors import ConfigError, RegistryError
     from telemetry_core.logging import configure_logging
     from telemetry_core.settings import load_settings
-    from telemetry_core.threads import install_excepthook
+    from telemetry_core.threads import install_excepthook, stop_deadline
 
     try:
         settings = load_settings(AlertingSettings, config)
@@ -83,7 +84,8 @@ def _run(config: Path | None) -> None:
         dead = service.dead_thread()
         if dead is not None:
             break
-    service.stop()
+    with stop_deadline("alerting"):  # a stop that hangs ends the process, stacks on stderr
+        service.stop()
     if dead is not None:
         typer.echo(f"xiuhua alerting: worker thread {dead} died; see the log", err=True)
         raise typer.Exit(1)

@@ -26,7 +26,8 @@ app = typer.Typer(
         "remote config and commands. One device per process (edge.device_id) or a gateway "
         "hosting many simulated devices over one connection (edge.gateway_id).\n\n"
         "Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad settings or fleet file, "
-        "70 a worker thread died (restart it)."
+        "70 a worker thread died (restart it), 75 a clean stop overran 30 s and was cut short "
+        "(every thread's stack on stderr)."
     ),
     invoke_without_command=True,
     subcommand_metavar="[COMMAND]",  # the agent itself runs without one

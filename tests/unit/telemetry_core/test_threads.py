@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from telemetry_core.threads import (
+    STOP_OVERRAN_EXIT_CODE,
     THREAD_DIED_EXIT_CODE,
     GuardedThread,
     guarded_thread,
@@ -89,3 +90,49 @@ def test_a_dead_worker_ends_the_process_with_code_70_and_a_log_line(how: str) ->
     assert '"event": "thread_died"' in proc.stderr
     assert '"thread": "ingest-writer"' in proc.stderr
     assert '"error": "ValueError"' in proc.stderr
+
+
+def _run_child(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_stop_that_hangs_past_its_deadline_ends_the_process_with_the_stacks() -> None:
+    # The stuck thread holds a lock the watcher would need if it logged: it must not.
+    done = _run_child(
+        """
+        import threading
+        from telemetry_core.threads import stop_deadline
+        def stuck_in_shutdown():
+            threading.Event().wait()
+        with stop_deadline("demo-service", seconds=0.2):
+            stuck_in_shutdown()
+        print("never")
+        """
+    )
+    assert done.returncode == STOP_OVERRAN_EXIT_CODE, done.stderr
+    assert "never" not in done.stdout
+    assert "stop_overran what=demo-service deadline_s=0.2" in done.stderr
+    assert "stuck_in_shutdown" in done.stderr  # the main thread's stack names where it hung
+
+
+def test_a_stop_within_its_deadline_goes_on_and_leaves_no_watcher() -> None:
+    done = _run_child(
+        """
+        import threading, time
+        from telemetry_core.threads import stop_deadline
+        with stop_deadline("quick", seconds=0.2):
+            pass
+        deadline = time.monotonic() + 60  # a released watcher returns; a fired one exits 75
+        while threading.active_count() > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("threads", threading.active_count())
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "threads 1"
