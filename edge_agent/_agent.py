@@ -139,12 +139,15 @@ class EdgeAgent:
             for device in self._devices.values():
                 self._publish_status(device, "offline", "shutdown")
             self._publish_gateway_status("offline", "shutdown")
-            deadline = self._clock.monotonic_s() + timeout_s
-            while self._status_mids and self._clock.monotonic_s() < deadline:
+            # Wall seconds: on a sped-up clock, 5 clock seconds were over before the broker
+            # could answer, and the disconnect dropped offline statuses still in flight.
+            deadline = self._wall_s() + timeout_s
+            while self._status_mids and self._wall_s() < deadline:
                 self.step(self._transport.events(0.1), sample=False)
+        unconfirmed = len(self._status_mids)
         self._transport.stop(timeout_s)
         self._spool.close()
-        log.info("edge_stopped", backlog=len(self._spool))
+        log.info("edge_stopped", backlog=len(self._spool), statuses_unconfirmed=unconfirmed)
 
     # -- one turn of the loop ----------------------------------------------------------------
 

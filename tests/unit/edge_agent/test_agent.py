@@ -18,6 +18,7 @@ from edge_agent import (
     Spool,
     SpoolLimits,
     Threshold,
+    TransportEvent,
 )
 from telemetry_core.clock import ManualClock
 from telemetry_core.kinds import DeviceKind
@@ -363,3 +364,43 @@ def test_telemetry_without_flags_has_no_quality_key_on_the_wire(tmp_path: Path) 
     assert b'"historical"' not in plain
     assert len(flagged) == 1
     assert b'"quality":{"level_m":"spike_filtered"}' in flagged[0]
+
+
+@dataclass
+class _SlowBroker(FakeTransport):
+    """Each poll takes its timeout in wall time (the clock, ``speed`` times faster, moves on);
+    the broker acknowledges everything after ``ack_after_polls`` polls."""
+
+    clock: ManualClock | None = None
+    speed: float = 1.0
+    ack_after_polls: int = 0
+    polls: int = 0
+
+    def events(self, timeout_s: float) -> list[TransportEvent]:
+        assert self.clock is not None
+        self.clock.advance(timeout_s * self.speed)
+        self.polls += 1
+        if self.polls == self.ack_after_polls:
+            self.ack_all()
+        return super().events(timeout_s)
+
+
+def test_shutdown_on_a_sped_up_clock_waits_wall_seconds_for_the_offline_acks(
+    tmp_path: Path,
+) -> None:
+    # Regression: the wait was counted on the agent's clock, so at speed 1800 its 5 s were over
+    # after the first 0.1 s poll and the disconnect dropped offline statuses still in flight.
+    clock = ManualClock(start_s=1_764_000_000.0)
+    topic = Topic("jiaojiang", DeviceKind.DRAIN, DEVICE, Channel.TELEMETRY)
+    store = ConfigStore(tmp_path / "config.json", DeviceKind.DRAIN, ONE_HZ)
+    runtime = DeviceRuntime(topic, ScriptedDriver(DEVICE, _ramp), store, clock, "fw-1")
+    broker = _SlowBroker(clock=clock, speed=1800.0)
+    agent = EdgeAgent([runtime], broker, Spool(tmp_path / "spool.db"), clock, speed=1800.0)
+    agent.start()
+    broker.connect()
+    agent.step(broker.events(0))
+    broker.ack_after_polls = broker.polls + 10  # the broker answers after 1 s of wall time
+    agent.shutdown(timeout_s=5.0)
+    # It waited for the answer (the bug gave up after one poll), and not a poll longer.
+    assert broker.polls == broker.ack_after_polls
+    assert broker.stopped
