@@ -115,7 +115,7 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         usable = [o for o in options if o is not None]
         if not usable:
             return None
-        parts.append(lambda v, r, t, rt: any(o(v, r, t, rt) for o in usable))
+        parts.append(_any(usable))
     for builder in (_neighbours, _rain, _capacity, _head, _hgl, _forecast, _rate, _predict):
         built = builder(cond, metric, kind, rt)
         if built is _MISSING:
@@ -123,6 +123,18 @@ def compile_condition(cond: Condition, metric: str, kind: str, rt: Runtime) -> C
         if built is not None:
             parts.append(built)
     return _all(parts)
+
+
+def _any(options: list[CondFn]) -> CondFn:
+    def any_of(v: float, r: Mapping[str, float], t: float, rt: Runtime) -> bool:
+        before = rt.prediction
+        for option in options:
+            if option(v, r, t, rt):
+                return True
+            rt.prediction = before  # what a failed option predicted is not why the tier rose
+        return False
+
+    return any_of
 
 
 def _all(parts: list[CondFn]) -> CondFn:

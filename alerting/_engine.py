@@ -472,7 +472,7 @@ class Engine:
         notify: bool, reason: str, incident_id: str | None = None,
     ) -> AlertTransition:  # fmt: skip
         st, rule, device = ev.state, ev.rule, ctx.device
-        prediction = ctx.rt.prediction if st.tier > from_tier else None
+        prediction = ev.raised_with if st.tier > from_tier else None
         return AlertTransition(
             v=CONTRACT_VERSION,
             transition_id=stable_id("t", st.alert_id, ts, from_tier, st.tier, reason == "reminder"),

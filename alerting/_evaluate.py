@@ -21,6 +21,7 @@ from alerting._derived import DERIVED, Extractor, extractor, raw_metrics
 from alerting._model import Condition
 from alerting._rules import TIER_ORDER, LoadedRule
 from alerting._state import UNSET, RuleState
+from telemetry_core.schema import Prediction
 
 IGNORED_FLAGS: Final = frozenset({"sensor_fault", "spike_filtered", "out_of_range", "stuck"})
 """A reading flagged so is not evaluated by value rules: state is held, neither raised nor reset."""
@@ -54,7 +55,7 @@ class CompiledTier:
 class Evaluator:
     """Base: the rule, its state, and what the last update saw."""
 
-    __slots__ = ("idle", "key", "rule", "state")
+    __slots__ = ("idle", "key", "raised_with", "rule", "state")
 
     def __init__(self, rule: LoadedRule, state: RuleState, device_id: str) -> None:
         self.rule = rule
@@ -63,6 +64,9 @@ class Evaluator:
         # While idle (nothing latched or counted) the engine may skip readings that its gates
         # (``_gates.py``) say cannot raise any tier. False until the first update decides.
         self.idle = False
+        # The prediction of the condition that raised the target tier, for its transition:
+        # only the tier that latched says why, not another tier's half-met condition.
+        self.raised_with: Prediction | None = None
 
     def update(
         self, ts: int, readings: Mapping[str, float], quality: Mapping[str, str] | None,
@@ -77,9 +81,10 @@ class Evaluator:
         gives the same reason as without one)."""
         return self.state.reason
 
-    def _set_target(self, target: int, reason: str) -> bool:
+    def _set_target(self, target: int, reason: str, prediction: Prediction | None = None) -> bool:
         if target == self.state.target:
             return False
+        self.raised_with = prediction if target > self.state.target else None
         self.state.target = target
         self.state.reason = reason
         return True
@@ -120,13 +125,15 @@ class ThresholdEvaluator(Evaluator):
         st = self.state
         st.value = v
         t = ts / 1000.0
-        rt.prediction = None
+        carried = None  # what the condition of the highest tier latched now predicted
         for i, tier in enumerate(self.tiers):
+            rt.prediction = None
             if st.latched[i]:
                 self._maybe_clear(i, tier=tier, v=v, r=readings, t=t, ts=ts, rt=rt)
             elif tier.raise_fn(v, readings, t, rt):
                 if not suspect and self._counted(i, tier, ts):
                     self._latch(i, ts)
+                    carried = rt.prediction
             else:
                 st.counts[i] = 0
                 st.since[i] = UNSET
@@ -140,7 +147,8 @@ class ThresholdEvaluator(Evaluator):
         )
         if target == st.target:
             return False
-        return self._set_target(target, self._why(target, v, rt))
+        carried = carried if target > st.target else None
+        return self._set_target(target, self._why(target, v, carried), carried)
 
     def _on_fault(self, ts: int, failed: str, rt: Runtime) -> bool:
         """A failed read of the metric: raise each ``fault_from`` tier the alert has reached."""
@@ -154,7 +162,6 @@ class ThresholdEvaluator(Evaluator):
         if target <= st.target:
             return False
         tier = next(t for t in self.tiers if t.level == target)
-        rt.prediction = None
         why = tier.reason or str(self.rule.rule.metric)
         return self._set_target(target, f"{why} (its {failed} read failed: sensor under water)")
 
@@ -195,12 +202,11 @@ class ThresholdEvaluator(Evaluator):
             st.latched_at[i] = UNSET
             st.clear_since[i] = UNSET
 
-    def _why(self, target: int, v: float, rt: Runtime) -> str:
+    def _why(self, target: int, v: float, pred: Prediction | None) -> str:
         metric = self.rule.rule.metric
         if target == 0:
             return f"{metric} back to normal ({v:.4g})"
         tier = next(t for t in self.tiers if t.level == target)
-        pred = rt.prediction
         eta = f"; expected in {pred.time_to_s / 60:.0f} min" if pred is not None else ""
         return (tier.reason or f"{metric} = {v:.4g}") + eta
 

@@ -79,6 +79,63 @@ def test_a_predictive_tier_carries_its_prediction(tmp_path: Path) -> None:
     assert pred.time_to_s <= 1800.0
 
 
+HALF_MET = """
+version: 1
+kind: drain
+rules:
+  - name: drain.p
+    category: overload
+    metric: fill_ratio
+    tiers:
+      - {tier: yellow, raise: {above: 0.7}, clear: {below: 0.6}}
+      - tier: orange
+        raise:
+          all:
+            - {predict: {reaches: 2.0, within: 60m, window: 10m, min_points: 3}}
+            - {above: 1.5}
+        clear: {below: 1.0}
+  - name: drain.q
+    category: overload
+    metric: fill_ratio
+    tiers:
+      - tier: yellow
+        raise:
+          any:
+            - all:
+                - {predict: {reaches: 2.0, within: 60m, window: 10m, min_points: 3}}
+                - {above: 1.5}
+            - {above: 0.7}
+        clear: {below: 0.6}
+"""
+
+
+def test_a_tier_carries_only_the_prediction_of_the_condition_that_raised_it(
+    tmp_path: Path,
+) -> None:
+    # Regression: yellow (a plain threshold) came out with the orange tier's prediction,
+    # computed by orange's half-met condition, and a reason "expected in 26 min"; so did a tier
+    # raised by the second option of an `any` whose first option had fitted a trend and failed.
+    dev = drain()
+    engine = Engine(rules(tmp_path, HALF_MET), [dev])
+    out = []
+    for minute in range(8):
+        fill = 0.4 + 0.05 * minute
+        out += engine.on_telemetry(*message(dev, minute, {"fill_ratio": fill, "level_m": fill / 2}))
+    raised = {t.rule: t for t in out if t.tier_to == "yellow"}
+    assert set(raised) == {"drain.p", "drain.q"}
+    for t in raised.values():
+        assert t.prediction is None, t
+        assert "expected in" not in t.reason, t.reason
+    # The fit holding as well raises orange, and orange carries it.
+    for minute in range(8, 30):
+        fill = 0.4 + 0.05 * minute
+        out += engine.on_telemetry(*message(dev, minute, {"fill_ratio": fill, "level_m": fill / 2}))
+    orange = [t for t in out if t.rule == "drain.p" and t.tier_to == "orange"]
+    assert len(orange) == 1
+    assert orange[0].prediction is not None
+    assert orange[0].prediction.metric == "fill_ratio"
+
+
 def test_a_network_that_loops_or_points_nowhere_is_refused() -> None:
     with pytest.raises(NetworkError, match="not a node"):
         _net(("a", "b"))
