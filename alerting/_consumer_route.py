@@ -34,6 +34,9 @@ class Engine(Protocol):
     silences: list[Silence]
     """The maintenance silences it applies (the service swaps in what the store holds)."""
 
+    late_readings: int
+    """Readings it let go unevaluated, not after their device's newest one."""
+
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> Sequence[AlertTransition]:
         """Evaluate a reading; the transitions it caused."""
         ...

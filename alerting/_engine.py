@@ -128,6 +128,9 @@ class Engine:
         self._devices: dict[str, _Device] = {}
         self._start_ms = UNSET
         self._watermark_ms = UNSET
+        self.late_readings = 0
+        """Readings not after their device's newest evaluated one (a redelivery, or a backfill
+        behind live readings): they change nothing (docs/alerting.md, "Historical readings")."""
         self._forecast_due_ms = -_NEVER if self.world.forecaster is not None else _NEVER
         """When event time next issues or applies a forecast (``_forecast_step``), in ms."""
         self._status: dict[str, str] = {}
@@ -210,6 +213,8 @@ class Engine:
         ctx = self._devices.get(msg.device_id)
         ts = msg.ts
         if ctx is None or ts <= ctx.last_ts:
+            if ctx is not None:
+                self.late_readings += 1
             return self._unevaluated(ctx, msg)
         self._watermark_ms = max(self._watermark_ms, ts)
         if self._watermark_ms >= self._forecast_due_ms:

@@ -115,10 +115,22 @@ class PromMetrics:
             "Wall time evaluation waited for a forecast at its effect time", registry=r,
         )  # fmt: skip
         self._forecast_seen = ForecastCounts(0, 0, 0.0, 0.0)
+        self.late_readings = Counter(
+            "xiuhua_alerting_late_readings",
+            "Readings not after their device's newest evaluated one (redeliveries, a backfill "
+            "behind live readings): stored by the ingester, unevaluated here", registry=r,
+        )  # fmt: skip
+        self._late_seen = 0
         for reason in (*RejectReason, INTERNAL_ERROR):
             self.rejected.labels(reason=str(reason))
         for tier in ("none", "blue", "yellow", "orange", "red"):
             self.transitions.labels(tier=tier)
+
+    def late(self, now: int) -> None:
+        """Bring the late-readings counter up to the engine's cumulative count."""
+        if now > self._late_seen:
+            self.late_readings.inc(now - self._late_seen)
+        self._late_seen = now
 
     def forecast(self, now: ForecastCounts) -> None:
         """Bring the forecast counters up to the forecaster's cumulative figures."""

@@ -449,6 +449,7 @@ class AlertingService:
         m.unconfirmed.set(stats.unconfirmed)
         m.lag.set(stats.lag_ms / 1000)
         m.state_bytes.set(stats.state_bytes)
+        m.late(self._router.engine.late_readings)
         counts = self._router.engine.forecast_counts()
         if counts is not None:
             m.forecast(counts)

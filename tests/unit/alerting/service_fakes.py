@@ -40,6 +40,7 @@ class ThresholdEngine:
         self.explode_on: str | None = None
         self.silences: list[Silence] = []
         self.forecast: ForecastCounts | None = None
+        self.late_readings = 0
         self.encoded_ahead: list[tuple[int, int]] = []
 
     def on_telemetry(self, topic: Topic, msg: Telemetry) -> list[AlertTransition]:

@@ -8,7 +8,17 @@ import pytest
 
 from alerting import Engine, RuleSet, Silence
 from telemetry_core import AlertTransition, decode, encode
-from tests.unit.alerting.kit import MIN_MS, T0_MS, drain, feed, reading, rules, status, tiers
+from tests.unit.alerting.kit import (
+    MIN_MS,
+    T0_MS,
+    drain,
+    feed,
+    reading,
+    rules,
+    same_state,
+    status,
+    tiers,
+)
 
 FILL = """
 version: 1
@@ -111,6 +121,27 @@ def test_a_backfill_updates_state_without_a_stale_notification(fill_rules: RuleS
     assert tiers(out) == [("none", "red")]
     assert out[0].historical
     assert not out[0].notify
+
+
+def test_a_backfill_behind_live_readings_changes_nothing_and_is_counted(
+    fill_rules: RuleSet,
+) -> None:
+    # As an edge agent sends them after an outage: the live reading at once, then the backlog
+    # of the outage, older, marked historical. The present is known; the past cannot rewrite it.
+    dev = drain()
+    engine, live_only = Engine(fill_rules, [dev]), Engine(fill_rules, [dev])
+    for e in (engine, live_only):
+        assert e.on_telemetry(*reading(dev, 10, fill_ratio=0.2)) == []
+    out: list[AlertTransition] = []
+    for minute in range(1, 10):
+        out += engine.on_telemetry(*reading(dev, minute, historical=True, fill_ratio=1.3))
+    assert out == []
+    assert engine.late_readings == 9
+    assert same_state(engine, live_only)
+    # The next live readings go on from the present as if the backfill had not come.
+    later = feed(engine, dev, [(11 + i, {"fill_ratio": 1.3}) for i in range(3)])
+    assert tiers(later) == [("none", "red")]
+    assert later[0].notify
 
 
 def test_flapping_holds_the_alert_and_stops_notifying(fill_rules: RuleSet) -> None:

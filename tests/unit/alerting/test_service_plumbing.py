@@ -353,6 +353,16 @@ def test_the_forecasts_runs_failures_and_waits_reach_the_prometheus_counters() -
     )
 
 
+def test_late_readings_reach_their_prometheus_counter() -> None:
+    rig = Rig()
+    registry = rig.service._metrics.registry
+    rig.engine.late_readings = 4
+    assert rig.service.maybe_stats(force=True)
+    rig.engine.late_readings = 9
+    assert rig.service.maybe_stats(force=True)
+    assert registry.get_sample_value("xiuhua_alerting_late_readings_total") == 9
+
+
 def test_each_round_encodes_changed_devices_ahead_of_the_seal() -> None:
     rig = Rig()
     for k in range(3):
