@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from alerting._derived import known_kinds, metric_range
 from alerting._model import Condition, Rule, RuleFile, Tier
+from alerting._satisfy import alternatives, comparison, within_ranges
 from alerting.errors import RuleError
 from telemetry_core.registry import Device
 
@@ -247,32 +248,44 @@ def _check_monotone(
 
 
 def _check_hysteresis(where: str, field: str, kind: str, metric: str, tier: Tier) -> None:
-    """A clear on the same metric as the raise must lie on the other side of it, in range."""
+    """A clear condition must be able to hold, and (against a plain raise on one metric) only
+    on the other side of it: checked on every alternative of its ``any`` and ``all``."""
     if tier.clear is None:
         return
-    raise_cmp, clear_cmp = tier.raise_.comparator(), tier.clear.comparator()
-    same = (tier.raise_.metric or metric) == (tier.clear.metric or metric)
-    if raise_cmp is None or clear_cmp is None or not same:
+    boxes = alternatives(tier.clear, metric)
+    if boxes is None:
+        return  # too many alternatives to tell: no error rather than a wrong one
+    if not boxes:
+        raise RuleError(
+            f"{where}: field '{field}.clear': clear condition can never hold: its parts "
+            "contradict each other (no value satisfies all of them)"
+        )
+    in_range = within_ranges(boxes, lambda m: metric_range(kind, m))
+    if not in_range:
+        ranges = ", ".join(
+            f"{m} {lo:g}..{hi:g}"
+            for m in sorted({m for b in boxes for m in b})
+            if (bounds := metric_range(kind, m)) is not None
+            for lo, hi in [bounds]
+        )
+        raise RuleError(
+            f"{where}: field '{field}.clear': clear condition can never hold: what it asks is "
+            f"outside the metric's range ({ranges})"
+        )
+    raise_cmp = tier.raise_.comparator()
+    raised_on = tier.raise_.metric or metric
+    if raise_cmp is None:
         return
-    (r_op, r_v), (c_op, c_v) = raise_cmp, clear_cmp
-    rising = r_op in ("above", "at_least")
-    opposite = c_op in (("below", "at_most") if rising else ("above", "at_least"))
-    strict_overlap = r_op in ("at_least", "at_most") and c_op in ("at_least", "at_most")
-    overlaps = (c_v > r_v if rising else c_v < r_v) or (c_v == r_v and strict_overlap)
-    if not opposite or overlaps:
+    raising = comparison(*raise_cmp)
+    rising = raise_cmp[0] in ("above", "at_least")
+    for box in in_range:
+        during = box.get(raised_on)
+        if during is None or (during & raising).empty:
+            continue
+        r_op, r_v = raise_cmp
         raise RuleError(
             f"{where}: field '{field}.clear': clear condition can never hold while the alert "
-            f"stands: raise {r_op} {r_v:g}, clear {c_op} {c_v:g} (inverted hysteresis); "
-            f"clear {'below' if rising else 'above'} a value at or "
+            f"stands: raise {r_op} {r_v:g}, yet the clear holds for {raised_on} in {during} "
+            f"(inverted hysteresis); clear {'below' if rising else 'above'} a value at or "
             f"{'under' if rising else 'over'} {r_v:g}"
-        )
-    low, high = metric_range(kind, tier.clear.metric or metric) or (float("-inf"), float("inf"))
-    if (
-        (c_v < low or (c_v == low and c_op == "below"))
-        if rising
-        else (c_v > high or (c_v == high and c_op == "above"))
-    ):
-        raise RuleError(
-            f"{where}: field '{field}.clear': clear condition can never hold: {c_op} {c_v:g} "
-            f"is outside the metric's range {low:g}..{high:g}"
         )

@@ -101,6 +101,12 @@ def test_tiers_out_of_order_are_refused(tmp_path: Path, tiers_yaml: str, says: s
     assert "rule 'drain.test'" in str(err.value)
 
 
+CONTRADICTION = (
+    "{tier: yellow, raise: {above: 0.7}, "
+    "clear: {all: [{at_least: 0.5}, {at_most: 0.5}, {below: 0.5}]}}"
+)
+
+
 @pytest.mark.parametrize(
     ("tier", "says"),
     [
@@ -109,15 +115,43 @@ def test_tiers_out_of_order_are_refused(tmp_path: Path, tiers_yaml: str, says: s
         ("{tier: yellow, raise: {at_least: 0.7}, clear: {at_most: 0.7}}", "inverted hysteresis"),
         ("{tier: yellow, raise: {below: 0.2}, clear: {below: 0.1}}", "inverted hysteresis"),
         ("{tier: yellow, raise: {above: 0.7}, clear: {below: 0.0}}", "outside the metric's range"),
+        # However deep the offending part sits (found by an audit: these were accepted):
+        ("{tier: yellow, raise: {above: 0.7}, clear: {any: [{above: 0.8}]}}",
+         "inverted hysteresis"),
+        ("{tier: yellow, raise: {above: 0.7}, clear: {any: [{below: 0.6}, {above: 0.8}]}}",
+         "fill_ratio in (0.8, "),
+        ("{tier: yellow, raise: {above: 0.7}, clear: {all: [{below: 0.6}, {above: 0.8}]}}",
+         "contradict each other"),
+        ("{tier: yellow, raise: {above: 0.7}, clear: {metric: level_m, below: -1}}",
+         "outside the metric's range (level_m -0.5..30)"),
+        (CONTRADICTION, "contradict each other"),
     ],
 )  # fmt: skip
 def test_a_clear_condition_that_can_never_hold_is_refused(
     tmp_path: Path, tier: str, says: str
 ) -> None:
+    path = _one_rule(tmp_path, f"metric: fill_ratio\ntiers: [{tier}]")
     with pytest.raises(RuleError, match="clear condition can never hold") as err:
-        load_rules(_one_rule(tmp_path, f"metric: fill_ratio\ntiers: [{tier}]"))
-    assert says in str(err.value)
-    assert "field 'tiers[0].clear'" in str(err.value)
+        load_rules(path)
+    text = str(err.value)
+    assert says in text
+    assert str(path) in text
+    assert "rule 'drain.test'" in text
+    assert "field 'tiers[0].clear'" in text
+
+
+@pytest.mark.parametrize(
+    "clear",
+    [
+        "{any: [{below: 0.6}, {metric: level_m, below: 0.1}]}",  # another metric: its own say
+        "{all: [{below: 0.6}, {at_least: 0.0}]}",
+        "{any: [{at_most: 0.7}, {all: [{below: 0.65}, {rain: {over: 10m, below_mmh: 1}}]}]}",
+    ],
+)
+def test_composite_clears_the_right_way_round_are_accepted(tmp_path: Path, clear: str) -> None:
+    tier = f"{{tier: yellow, raise: {{above: 0.7}}, clear: {clear}}}"
+    (rule,) = load_rules(_one_rule(tmp_path, f"metric: fill_ratio\ntiers: [{tier}]"))
+    assert rule.name == "drain.test"
 
 
 def test_hysteresis_the_right_way_round_is_accepted(tmp_path: Path) -> None:
