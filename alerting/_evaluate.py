@@ -305,8 +305,12 @@ class RangeEvaluator(Evaluator):
 class MissedCollectionEvaluator(Evaluator):
     """A bin still full ``grace`` after a collection hour: nobody emptied it.
 
-    ``state.aux`` holds the local start of the current collection window, then per category the
-    lowest fill seen since it began."""
+    ``state.aux`` holds the local start of the current collection window, whether the bin was
+    seen from that start on (1.0) or only later (0.0), then per category the lowest fill seen
+    since the window began. A window first seen more than ``grace`` after its start (the engine
+    started, or the bin came back from an outage, in the middle of it) is not judged: the
+    collection may have come and gone unseen, and a bin full now may have been emptied and
+    refilled."""
 
     __slots__ = ("categories", "emptied", "level", "window_end_s")
 
@@ -316,8 +320,8 @@ class MissedCollectionEvaluator(Evaluator):
         self.level = level_of(rule.rule.tier)
         self.window_end_s = -1.0
         self.emptied = False
-        if len(state.aux) != 1 + len(self.categories):
-            state.aux = [-1.0] + [0.0] * len(self.categories)
+        if len(state.aux) != 2 + len(self.categories):
+            state.aux = [-1.0, 0.0] + [0.0] * len(self.categories)
 
     def _window(self, local_s: float) -> tuple[float, float]:
         hours = sorted(self.rule.rule.missed.hours)
@@ -342,19 +346,23 @@ class MissedCollectionEvaluator(Evaluator):
             self.emptied = False
             if start != aux[0]:
                 aux[0] = start
-                aux[1:] = [readings.get(c, 0.0) for c in cats]
-        for k, c in enumerate(cats, 1):
+                aux[1] = 1.0 if local_s - start <= spec.grace else 0.0
+                aux[2:] = [readings.get(c, 0.0) for c in cats]
+        for k, c in enumerate(cats, 2):
             f = readings.get(c)
             if f is not None and f < aux[k]:
                 aux[k] = f
         if local_s - aux[0] < spec.grace:
             return False
-        full = [c for k, c in enumerate(cats, 1) if aux[k] > spec.above_pct]
+        if aux[1] == 0.0:  # seen too late to judge: the tier stays as the last window left it
+            self.emptied = True
+            return False
+        full = [c for k, c in enumerate(cats, 2) if aux[k] > spec.above_pct]
         self.emptied = not full
         target = self.level if full else 0
         if target == self.state.target:
             return False
-        self.state.value = max(aux[1:])
+        self.state.value = max(aux[2:])
         why = f"not collected: {', '.join(full)}" if full else "collected"
         return self._set_target(target, why)
 
