@@ -47,6 +47,11 @@ DERIVED: Final[dict[str, dict[str, Derived]]] = {
             ("level_m",), ("ground_elev_m", "invert_elev_m"), -1.0, 30.0,
             "level / (ground_elev - invert_elev): share of the manhole filled (1: at the cover)",
         ),
+        "pipe_fill": Derived(
+            ("level_m",), ("pipe_diameter_m",), -1.0, 60.0,
+            "level / pipe_diameter from the registry (> 1: surcharged): the fill ratio of a "
+            "sensor that reports its level only",
+        ),
     },
     "toilet": {
         "occupancy_ratio": Derived(
@@ -61,6 +66,14 @@ DERIVED: Final[dict[str, dict[str, Derived]]] = {
             tuple(f"fill_{c}_pct" for c in WASTE_CATEGORIES), (), 0.0, 200.0,
             "the fullest of the four bins",
         ),
+        **{
+            f"free_{c}_l": Derived(
+                (f"fill_{c}_pct",), (f"bin_{c}_l",), -10_000.0, 10_000.0,
+                f"bin_{c}_l * (1 - fill_{c}_pct / 100): litres left in the {c} bins "
+                "(< 0: overfilled)",
+            )
+            for c in WASTE_CATEGORIES
+        },
     },
 }  # fmt: skip
 FAULT_BITS: Final = {"fault_blocked_pan": 1, "fault_leak": 2, "fault_fan": 4}
@@ -102,23 +115,53 @@ def extractor(kind: str, metric: str, device: Device) -> Extractor | None:
     return _derived(metric, attrs)
 
 
-def _derived(metric: str, attrs: dict[str, float]) -> Extractor:
-    if metric == "depth_below_ground_m":
-        depth = attrs["ground_elev_m"] - attrs["invert_elev_m"]
-        return lambda r: None if (lv := r.get("level_m")) is None else depth - lv
-    if metric == "manhole_fill":
-        depth = max(attrs["ground_elev_m"] - attrs["invert_elev_m"], 1e-6)
-        return lambda r: None if (lv := r.get("level_m")) is None else lv / depth
-    if metric == "freeboard_m":
-        diameter = attrs["pipe_diameter_m"]
-        return lambda r: None if (lv := r.get("level_m")) is None else diameter - lv
-    if metric == "occupancy_ratio":
-        stalls = max(attrs["stalls"], 1.0)
-        return lambda r: None if (n := r.get("occupied_stalls")) is None else n / stalls
+def _free_litres(metric: str, attrs: dict[str, float]) -> Extractor:
+    litres, fill = attrs[f"bin_{metric[5:-2]}_l"], f"fill_{metric[5:-2]}_pct"
+    return lambda r: None if (f := r.get(fill)) is None else litres * (1.0 - f / 100.0)
+
+
+def _depth_below_ground(a: dict[str, float]) -> Extractor:
+    depth = a["ground_elev_m"] - a["invert_elev_m"]
+    return lambda r: None if (lv := r.get("level_m")) is None else depth - lv
+
+
+def _manhole_fill(a: dict[str, float]) -> Extractor:
+    depth = max(a["ground_elev_m"] - a["invert_elev_m"], 1e-6)
+    return lambda r: None if (lv := r.get("level_m")) is None else lv / depth
+
+
+def _freeboard(a: dict[str, float]) -> Extractor:
+    diameter = a["pipe_diameter_m"]
+    return lambda r: None if (lv := r.get("level_m")) is None else diameter - lv
+
+
+def _pipe_fill(a: dict[str, float]) -> Extractor:
+    diameter = max(a["pipe_diameter_m"], 1e-6)
+    return lambda r: None if (lv := r.get("level_m")) is None else lv / diameter
+
+
+def _occupancy(a: dict[str, float]) -> Extractor:
+    stalls = max(a["stalls"], 1.0)
+    return lambda r: None if (n := r.get("occupied_stalls")) is None else n / stalls
+
+
+def _fill_max(_a: dict[str, float]) -> Extractor:
+    names = tuple(f"fill_{c}_pct" for c in WASTE_CATEGORIES)
+    return lambda r: max((r[n] for n in names if n in r), default=None)
+
+
+_FORMULAS: Final[dict[str, Callable[[dict[str, float]], Extractor]]] = {
+    "depth_below_ground_m": _depth_below_ground, "manhole_fill": _manhole_fill,
+    "freeboard_m": _freeboard, "pipe_fill": _pipe_fill, "occupancy_ratio": _occupancy,
+    "fill_max_pct": _fill_max,
+}  # fmt: skip
+
+
+def _derived(metric: str, a: dict[str, float]) -> Extractor:
+    formula = _FORMULAS.get(metric)
+    if formula is not None:
+        return formula(a)
     if metric in FAULT_BITS:
         bit = FAULT_BITS[metric]
         return lambda r: None if (c := r.get("fault_code")) is None else float(int(c) & bit != 0)
-    if metric == "fill_max_pct":
-        names = tuple(f"fill_{c}_pct" for c in WASTE_CATEGORIES)
-        return lambda r: max((r[n] for n in names if n in r), default=None)
-    raise AssertionError(f"derived metric {metric!r} has no formula")  # pragma: no cover
+    return _free_litres(metric, a)  # the only ones left: free_<category>_l
