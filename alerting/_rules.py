@@ -150,12 +150,21 @@ def _describe(path: Path, data: Any, exc: ValidationError) -> str:
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             prefix += f": rule {_rule_name(data, loc[1])!r}"
             loc = loc[2:]
-        field = ".".join(str(p) for p in loc) or "(file)"
+        field = _field_path(loc) or "(file)"
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         lines.append(f"{prefix}: field {field!r}: {message} (got {err.get('input')!r})")
     return "\n".join(lines)
+
+
+def _field_path(loc: list[int | str]) -> str:
+    """``['tiers', 0, 'raise', 'above']`` as ``tiers[0].raise.above``: the form every message
+    of the loader uses, pydantic's and our own checks' alike."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def _rule_name(data: Any, index: int) -> str:

@@ -47,13 +47,13 @@ def test_selectors_pick_devices_by_registry_attributes() -> None:
     [
         (f"metric: fill_ratio\ncolour: red\ntiers: [{GOOD_TIER}]", "colour", "unknown field"),
         ("metric: fill_ratio\ntiers: [{tier: yellow, raise: {above: high}}]",
-         "tiers.0.raise.above", "valid number"),
+         "tiers[0].raise.above", "valid number"),
         ("metric: fill_ratio\ntiers: [{tier: yellow, raise: {above: 0.7}, count: three}]",
-         "tiers.0.count", "valid integer"),
+         "tiers[0].count", "valid integer"),
         ("metric: fill_ratio\ntiers: [{tier: yellow, raise: {above: 0.7}, for: soon}]",
-         "tiers.0.for", "duration"),
+         "tiers[0].for", "duration"),
         ("metric: fill_ratio\ntiers: [{tier: purple, raise: {above: 0.7}}]",
-         "tiers.0.tier", "'blue', 'yellow', 'orange' or 'red'"),
+         "tiers[0].tier", "'blue', 'yellow', 'orange' or 'red'"),
     ],
 )  # fmt: skip
 def test_a_field_error_names_file_rule_and_field(
