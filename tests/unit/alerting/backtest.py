@@ -3,7 +3,8 @@ readings in event time, and the simulator's scoring helper over the transitions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,38 +48,87 @@ def simulate(
     )
 
 
-def replay(run: Run, rules: RuleSet) -> list[AlertTransition]:
-    """Every transition the engine makes over the run, ticking at each new minute."""
+Cuts = Mapping[str, Sequence[tuple[float, float]]]
+"""Per device, the spans (epoch s, end excluded) its network link is down."""
+
+
+def link_cuts(run: Run) -> dict[str, list[tuple[float, float]]]:
+    """The scenario's network outages per device, as the simulator records them in its ground
+    truth (``device_outage``, ``cause=network``: the spans its ``link_up`` says down)."""
+    cuts: dict[str, list[tuple[float, float]]] = {}
+    for e in run.events:
+        if e.label == "device_outage" and "cause=network" in e.detail:
+            for d in e.device_ids:
+                cuts.setdefault(d, []).append((e.onset_s, e.end_s))
+    return cuts
+
+
+def replay(run: Run, rules: RuleSet, cuts: Cuts | None = None) -> list[AlertTransition]:
+    """Every transition the engine makes over the run, ticking at each new minute.
+
+    ``readings.jsonl`` holds what the devices measured, outages or not. With ``cuts`` the replay
+    delivers what the cloud would receive instead: a device's readings while its link is down
+    are held back, as its edge agent spools them, and delivered marked historical, in order, when
+    the link is back (before the device's first live reading; the agent's token bucket, which
+    spreads a backlog out, is not modelled)."""
+    return replays(run, [rules], cuts)[0]
+
+
+def replays(
+    run: Run, rule_sets: Sequence[RuleSet], cuts: Cuts | None = None
+) -> list[list[AlertTransition]]:
+    """:func:`replay` of each of ``rule_sets`` (an engine each), reading the run once."""
     network_path = run.out / "network.json"
     network = load_network(network_path) if network_path.exists() else None
-    engine = Engine(rules, run.devices, network)
+    engines: list[Engine] = []
     try:
-        return _replay(engine, run)
+        engines.extend(Engine(rules, run.devices, network) for rules in rule_sets)
+        return _replay(engines, run, cuts or {})
     finally:
-        engine.close()
+        for engine in engines:
+            engine.close()
 
 
-def _replay(engine: Engine, run: Run) -> list[AlertTransition]:
-    by_id = {d.device_id: d for d in run.devices}
+def _replay(engines: Sequence[Engine], run: Run, cuts: Cuts) -> list[list[AlertTransition]]:
+    telemetry = {
+        d.device_id: Topic(d.district, d.kind, d.device_id, Channel.TELEMETRY) for d in run.devices
+    }
     decoder = msgspec.json.Decoder(Telemetry)
-    out: list[AlertTransition] = []
+    outs: list[list[AlertTransition]] = [[] for _ in engines]
+    pairs = list(zip(engines, outs, strict=True))
     last = None
+    spans = {d: [(int(a * 1000), int(b * 1000)) for a, b in s] for d, s in cuts.items()}
+    held: dict[str, list[Telemetry]] = {}
     with (run.out / "readings.jsonl").open("rb") as handle:
         for line in handle:
             msg = decoder.decode(line)
+            device_id = msg.device_id
+            if device_id in spans:
+                if any(a <= msg.ts < b for a, b in spans[device_id]):
+                    held.setdefault(device_id, []).append(msg)
+                    continue
+                backlog = [
+                    msgspec.structs.replace(m, historical=True) for m in held.pop(device_id, ())
+                ]
+            else:
+                backlog = []
             if last is not None and msg.ts > last:
-                out += engine.tick(last / 1000.0)
+                for engine, out in pairs:
+                    out.extend(engine.tick(last / 1000.0))
             last = msg.ts
-            d = by_id[msg.device_id]
-            out += engine.on_telemetry(
-                Topic(d.district, d.kind, d.device_id, Channel.TELEMETRY), msg
-            )
+            topic = telemetry[device_id]
+            for m in (*backlog, msg):
+                for engine, out in pairs:
+                    out.extend(engine.on_telemetry(topic, m))
     events = msgspec.json.Decoder(Event)
+    by_id = {d.device_id: d for d in run.devices}
     for line in (run.out / "events.jsonl").read_bytes().splitlines():
         ev = events.decode(line)
         d = by_id[ev.device_id]
-        out += engine.on_event(Topic(d.district, d.kind, d.device_id, Channel.EVENT), ev)
-    return out
+        topic = Topic(d.district, d.kind, d.device_id, Channel.EVENT)
+        for engine, out in pairs:
+            out.extend(engine.on_event(topic, ev))
+    return outs
 
 
 def raised(
@@ -101,9 +151,35 @@ def score(
     return score_alerts(alerts, run.events, label=label, horizon_s=horizon_s, min_tier=min_tier)
 
 
-def describe(name: str, s: LabelScore) -> str:
-    """One line for the test's output."""
+def median_delay(
+    transitions: Iterable[AlertTransition], run: Run, rules: set[str], label: str, *,
+    horizon_s: float = 3600.0, min_tier: str = "orange",
+) -> float | None:  # fmt: skip
+    """Median over the detected ``label`` events of the time from onset to the first alert of
+    ``rules`` (``min_tier`` or higher) on one of its devices that matches it (``onset -
+    horizon`` to its end): negative when it came ahead. What the lead time cannot tell of
+    warnings that follow the event's onset, as these categories' do."""
+    floor = _RANK[min_tier]
+    at: dict[str, list[float]] = {}
+    for a in raised(transitions, rules, label):
+        if _RANK[a.tier] >= floor:
+            at.setdefault(a.device_id, []).append(a.at_s)
+    delays = []
+    for e in run.events:
+        if e.label != label:
+            continue
+        hits = [
+            t for d in e.device_ids for t in at.get(d, ()) if e.onset_s - horizon_s <= t <= e.end_s
+        ]
+        if hits:
+            delays.append(min(hits) - e.onset_s)
+    return statistics.median(delays) if delays else None
+
+
+def describe(name: str, s: LabelScore, delay_s: float | None = None) -> str:
+    """One line for the test's output (with ``delay_s``, a :func:`median_delay`, at its end)."""
     lead = "-" if s.median_lead_s is None else f"{s.median_lead_s / 60:.1f} min"
     counts = f"({s.events_warned}/{s.events}, detected {s.events_detected})"
+    delay = "" if delay_s is None else f"  median delay {delay_s / 60:.1f} min"
     return (f"{name:28s} warnings {s.warnings:4d}  precision {s.precision:.2f}  "
-            f"recall {s.recall:.2f} {counts}  median lead {lead}")  # fmt: skip
+            f"recall {s.recall:.2f} {counts}  median lead {lead}{delay}")  # fmt: skip
