@@ -403,6 +403,11 @@ class Engine:
     ) -> None:  # fmt: skip
         st, rule = ev.state, ev.rule.rule
         self._dirty.add(ctx)
+        # An alert's transitions never go back in time: a backfilled reading from inside a
+        # silence clears the silent alert raised after it at the raise's time, not before it
+        # (the map's current tier is the latest transition by time).
+        floor = max(st.opened_ms if st.tier else UNSET, st.changes[-1] if st.changes else UNSET)
+        ts = max(ts, floor)
         was_flapping = st.flapping
         if change:
             note_change(st, ts, rule.flapping)

@@ -214,6 +214,24 @@ def test_silent_and_never_heard_devices(tmp_path: Path) -> None:
     assert engine.tick((T0_MS + 8 * MIN_MS) / 1000) == []  # no repeat of the standing one
 
 
+def test_a_backfill_from_inside_a_silence_clears_it_no_earlier_than_it_was_raised(
+    tmp_path: Path,
+) -> None:
+    # Regression (found scoring the outage scenario): the backlog's first reading, from minute
+    # 2, cleared a silence raised at minute 6.5 with its own time, so the clear came before
+    # the raise and the map, which shows each device's latest transition by time, kept it silent.
+    dev = drain()
+    engine = Engine(rules(tmp_path, DEVICE), [dev])
+    engine.on_telemetry(*reading(dev, 1, level_m=0.1))
+    [raised] = engine.tick((T0_MS + 6.5 * MIN_MS) / 1000)
+    back = engine.on_telemetry(*reading(dev, 2, historical=True, level_m=0.1))
+    assert [(t.rule, t.tier_to) for t in back] == [("device.silent", "none")]
+    assert back[0].ts == raised.ts
+    assert back[0].historical
+    assert not back[0].notify
+    assert back[0].transition_id != raised.transition_id
+
+
 def test_offline_stuck_and_out_of_range(tmp_path: Path) -> None:
     dev = drain()
     engine = Engine(rules(tmp_path, DEVICE), [dev])

@@ -68,5 +68,5 @@ def test_a_failed_read_without_a_standing_alert_raises_nothing(tmp_path: Path) -
 def test_fault_from_must_name_a_lower_tier(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match=r"field 'tiers\[1\].fault_from': red is not below red"):
         _engine(tmp_path, "red")
-    with pytest.raises(RuleError, match=r"field 'tiers.1.fault_from': Input should be"):
+    with pytest.raises(RuleError, match=r"field 'tiers\[1\].fault_from': Input should be"):
         _engine(tmp_path, "purple")
