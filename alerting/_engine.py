@@ -227,7 +227,9 @@ class Engine:
         if ctx.silent_raised:
             out = self._heard(ctx, ts, msg.historical)
         readings, rt = msg.readings, ctx.rt
-        if rt.feeds or rt.node_feeds or rt.gauge:
+        if rt.gauge:  # every reading, dry ones too: rain conditions average the window
+            self._rain(rt.device.device_id, ts / 1000.0, readings)
+        if rt.feeds or rt.node_feeds:
             armed = ctx.arm is None or bool(ctx.awake) or outside(ctx.arm, readings)
             if armed or ctx.was_armed:  # once more after disarming: overwrite high node values
                 self._feed(rt, ts / 1000.0, readings)
@@ -267,8 +269,6 @@ class Engine:
         return _NONE
 
     def _feed(self, rt: Runtime, t: float, readings: Mapping[str, float]) -> None:
-        if rt.gauge:
-            self._rain(rt.device.device_id, t, readings)
         for metric, fn in rt.feeds:
             v = fn(readings)
             if v is not None:

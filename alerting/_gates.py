@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Final
 
-from alerting._derived import FAULT_BITS
+from alerting._derived import DERIVED, FAULT_BITS
 from alerting._evaluate import Evaluator, RangeEvaluator, ThresholdEvaluator
 from alerting._model import Condition
 from telemetry_core.registry import Device
@@ -27,6 +27,7 @@ _LINEAR: Final = {
     "manhole_fill": "level_m",
     "occupancy_ratio": "occupied_stalls",
 }
+_DERIVED: Final = frozenset(m for metrics in DERIVED.values() for m in metrics)
 
 
 def evaluator_gates(
@@ -102,6 +103,8 @@ def _gate(metric: str, cmp: tuple[str, float], device: Device) -> Gate | None:
     rising = op in ("above", "at_least")
     if metric in FAULT_BITS:
         return ("fault_code", -0.5, 0.5) if rising and thr > 0 else None
+    if metric in _DERIVED and metric not in _LINEAR:
+        return None  # of several raw metrics (fill_max_pct): no reading carries its name
     linear = _linear(metric, device) if metric in _LINEAR else (metric, 0.0, 1.0)
     if linear is None:
         return None

@@ -57,6 +57,7 @@ DEFAULT_LABELS: Final = (
     ("device.silent", "device_outage"),
     ("device.offline", "device_outage"),
     ("device.stuck.", "fault:stuck"),
+    ("device.blocked.", "fault:stuck"),
     ("device.range.", "fault:spike"),
     (BASELINE_RULE, "overflow"),
 )
