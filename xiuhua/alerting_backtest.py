@@ -59,6 +59,10 @@ DEFAULT_LABELS: Final = (
     ("device.stuck.", "fault:stuck"),
     ("device.blocked.", "fault:stuck"),
     ("device.range.", "fault:spike"),
+    ("drain.low_battery", "fault:battery"),
+    ("rain.low_battery", "fault:battery"),
+    ("garbage.power", "fault:battery"),
+    ("toilet.power", "fault:battery"),
     (BASELINE_RULE, "overflow"),
 )
 """Which ground-truth label a rule warns of, by rule name (prefixes end with a dot)."""
