@@ -65,13 +65,25 @@ class IncidentTracker:
         )  # fmt: skip
         groups = self._components(alerting)
         open_here = [i for i in self.incidents.values() if i.district == district]
+        # Each group inherits the open incident it shares most nodes with (ties: the older,
+        # then the first opened here), one incident to a group. An index from node to open
+        # incident keeps this linear in the district's alerting nodes: a storm's hundreds of
+        # alerts in one district made a scan of every incident for every group quadratic.
+        order = {inc.id: k for k, inc in enumerate(open_here)}
+        holder = {u: inc for inc in open_here for u in inc.units}
         taken: set[str] = set()
         for units in groups:
-            best = max(
-                (i for i in open_here if i.id not in taken and set(i.units) & set(units)),
-                key=lambda i: (len(set(i.units) & set(units)), -i.opened_ms),
+            shared: dict[str, int] = {}
+            for u in units:
+                held = holder.get(u)
+                if held is not None and held.id not in taken:
+                    shared[held.id] = shared.get(held.id, 0) + 1
+            best_id = max(
+                shared,
+                key=lambda i: (shared[i], -self.incidents[i].opened_ms, -order[i]),
                 default=None,
             )
+            best = self.incidents[best_id] if best_id is not None else None
             inc = self._refresh(best, district, units, ts, fills)
             taken.add(inc.id)
         for inc in open_here:
