@@ -13,7 +13,11 @@ one InfluxDB, over 10,000 drain nodes with the default rule set, and both consum
    until the alerting service has evaluated them all and until the ingester has written them all
    (their Prometheus counters), as messages per second, and the ratio of the two.
 
-3. **The broker's share of the tail**: the first rate again, on a new broker that saves its
+3. **Cores used** by each process over each paced run (``/proc``): the alerting service, the
+   ingester, Mosquitto, InfluxDB and this publisher share the machine, and the tail at a rate
+   the service keeps up with alone is set by what the others leave it.
+
+4. **The broker's share of the tail**: the first rate again, on a new broker that saves its
    state every ``--relaxed-autosave-s`` (60 s) instead of every second. Mosquitto writes its
    whole state (every session's queued and unacknowledged messages) in its one thread, and
    delivers nothing meanwhile.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import random
 import subprocess
 import sys
@@ -273,6 +278,27 @@ def one_at_a_time(pub: BlastPublisher, fleet: list[Device], watcher: Watcher, *,
     return first
 
 
+def cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds (user + system) each process has used so far, from ``/proc``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def print_shares(before: dict[str, float], after: dict[str, float], wall_s: float) -> None:
+    """What each process used of the machine's cores over a paced run: the tail at a rate
+    the service keeps up with alone is set by what the others leave it."""
+    used = {k: (after[k] - before[k]) / wall_s for k in after if k in before}
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1]))
+    print(f"  cores used over it: {parts}; {sum(used.values()):.2f} of {os.cpu_count()}")
+
+
 def _both_reached(alerting: Process, ingester: Process, count: int) -> bool:
     return alerting.value() >= count and ingester.value() >= count
 
@@ -356,10 +382,16 @@ def run(
         first = warm_up(pub, fleet, [alerting, ingester], rng)
         used: set[int] = set()
         first = one_at_a_time(pub, fleet, watcher, first=first, used=used, rng=rng)
+        shares = {"alerting": alerting.child.pid, "ingester": ingester.child.pid,
+                  "mosquitto": broker.pid, "influxd": influx.pid,
+                  "publisher (this process)": os.getpid()}  # fmt: skip
         for rate in rates:
+            before, began = cpu_seconds(shares), time.monotonic()
             published, sent = paced(pub, fleet, rate=rate, seconds=seconds, first=first,
                                     used=used, rng=rng)  # fmt: skip
+            after, wall_s = cpu_seconds(shares), time.monotonic() - began
             latency(watcher, published, rate, seconds, sent)
+            print_shares(before, after, wall_s)
             first += sent
             wait_until(
                 functools.partial(_both_reached, alerting, ingester, first),
