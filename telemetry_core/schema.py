@@ -242,7 +242,8 @@ class _Known:
     """Strings already seen to match a pattern, so that a fleet's few thousand device ids and
     few dozen metric names are checked by a set look-up instead of a regular expression (ten of
     them per reading were a fifth of the alerting service's time). Emptied when full, so a
-    stream of hostile strings costs what it did before and no memory."""
+    stream of new strings costs no memory. A refused message is decoded twice (the fast way,
+    then strictly for its reason): refusals cost about twice what they did, readings a third."""
 
     def __init__(self, annotated: Any) -> None:
         pattern = next(m.pattern for m in annotated.__metadata__ if m.pattern is not None)
